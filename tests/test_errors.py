@@ -1,0 +1,107 @@
+"""Bad input gets a clear error naming the op, the shapes or dtypes, and what was expected."""
+import numpy as np
+import pytest
+
+import tinygrad_seq as ts
+import tinygrad_seq.nn.functional as F
+
+
+def test_broadcast_mismatch_names_op_and_both_shapes():
+    a, b = ts.ones(2, 3), ts.ones(4)
+    with pytest.raises(ValueError, match=r"^add: .*\(2, 3\) float32, \(4,\) float32"):
+        a + b
+    with pytest.raises(ValueError, match=r"^mul: .*\(2, 3\).*\(4,\)"):
+        a * b
+
+
+def test_matmul_mismatch_says_what_was_expected():
+    with pytest.raises(ValueError, match=r"matmul: inner dimensions differ: \(2, 3\) @ \(4, 5\); "
+                                         r"expected a.shape\[-1\] \(3\) == b.shape\[-2\] \(4\)"):
+        ts.ones(2, 3) @ ts.ones(4, 5)
+
+
+def test_shape_op_errors():
+    with pytest.raises(ValueError, match=r"reshape: cannot reshape a tensor of shape \(2, 3\)"):
+        ts.ones(2, 3).reshape(4, -1)
+    with pytest.raises(ValueError, match=r"cat: shapes \[\(2, 3\), \(2, 4\)\]"):
+        ts.cat([ts.ones(2, 3), ts.ones(2, 4)])
+    with pytest.raises(ValueError, match="stack: all shapes must be equal"):
+        ts.stack([ts.ones(2), ts.ones(3)])
+    with pytest.raises(ValueError, match="split: sections"):
+        ts.ones(5).split([2, 2])
+    with pytest.raises(IndexError, match="sum: dim 2 is out of range for a tensor with 2 dims"):
+        ts.ones(2, 3).sum(dim=2)
+    with pytest.raises(ValueError, match="permute"):
+        ts.ones(2, 3).permute(0, 0)
+    with pytest.raises(IndexError, match=r"getitem: .*\(2, 3\)"):
+        ts.ones(2, 3)[5]
+
+
+def test_backward_of_non_scalar_needs_gradient():
+    x = ts.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"gradient can only be left out for a scalar output, "
+                                           r"this one has shape \(3,\)"):
+        (x * 2).backward()
+    with pytest.raises(ValueError, match=r"gradient has shape \(2,\), expected .* \(3,\)"):
+        (x * 2).backward(np.ones(2))
+
+
+def test_second_backward_without_retain_graph():
+    x = ts.ones(3, requires_grad=True)
+    y = (x.tanh() * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_backward_without_graph():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ts.ones(2).sum().backward()
+
+
+def test_requires_grad_on_integer_tensor():
+    with pytest.raises(TypeError, match="only floating-point tensors can require gradients, "
+                                        "this one is int64"):
+        ts.Tensor([1, 2, 3], requires_grad=True)
+    with pytest.raises(RuntimeError, match="only leaf tensors"):
+        (ts.ones(2, requires_grad=True) * 2).requires_grad_()
+
+
+def test_mixing_float32_and_float64_is_refused():
+    a, b = ts.ones(2, dtype=ts.float32), ts.ones(2, dtype=ts.float64)
+    with pytest.raises(TypeError, match=r"add: cannot mix float32 and float64 .*\.double\(\)"):
+        a + b
+    with pytest.raises(TypeError, match="matmul: cannot mix"):
+        ts.ones(2, 2) @ ts.ones(2, 2, dtype=ts.float64)
+    with pytest.raises(TypeError, match="cat: all tensors need one dtype"):
+        ts.cat([a, b])
+
+
+def test_unsupported_dtypes():
+    with pytest.raises(TypeError, match="unsupported dtype complex128"):
+        ts.Tensor(np.ones(2, dtype=complex))
+
+
+def test_loss_input_errors():
+    logits = ts.randn(4, 3)
+    with pytest.raises(TypeError, match="cross_entropy: target must hold integer"):
+        F.cross_entropy(logits, ts.ones(4))
+    with pytest.raises(ValueError, match=r"cross_entropy: input \(4, 3\) and target \(5,\)"):
+        F.cross_entropy(logits, ts.Tensor(np.zeros(5, dtype=np.int64)))
+    with pytest.raises(IndexError, match="target 3 is out of range for 3 classes"):
+        F.cross_entropy(logits, ts.Tensor(np.array([0, 1, 3, 2])))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        F.cross_entropy(logits, ts.Tensor(np.array([0, 1, 2, 2])), reduction="avg")
+    with pytest.raises(ValueError, match=r"mse_loss: input \(4, 1\) and target \(4,\) differ"):
+        F.mse_loss(ts.ones(4, 1), ts.ones(4))
+    with pytest.raises(IndexError, match=r"embedding: indices must be in \[0, 3\)"):
+        F.embedding(ts.Tensor([0, 3]), ts.ones(3, 2))
+    with pytest.raises(ValueError, match=r"dropout: p must be in \[0, 1\]"):
+        F.dropout(ts.ones(2), p=1.5)
+
+
+def test_hook_returning_wrong_shape():
+    x = ts.ones(3, requires_grad=True)
+    x.register_hook(lambda g: np.ones(2))
+    with pytest.raises(ValueError, match=r"hook returned a gradient of shape \(2,\), expected \(3,\)"):
+        (x * 2).sum().backward()

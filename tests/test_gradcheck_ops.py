@@ -1,0 +1,256 @@
+"""Every op against central finite differences in float64, on hypothesis-generated shapes."""
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+
+import tinygrad_seq as ts
+import tinygrad_seq.nn.functional as F
+from conftest import leaf
+
+SETTINGS = settings(max_examples=20, deadline=None)
+
+
+def values(seed, shape, low=-2.0, high=2.0, away_from_zero=False):
+    x = np.random.default_rng(seed).uniform(low, high, size=shape)
+    if away_from_zero:  # keep finite differences clear of kinks and poles at 0
+        x = np.where(np.abs(x) < 0.1, np.sign(x + 1e-12) * 0.1 + x, x)
+    return x
+
+
+seeds = st.integers(0, 2**31 - 1)
+two_shapes = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
+one_shape = array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
+
+UNARY = {
+    "neg": (lambda x: -x, {}),
+    "exp": (lambda x: x.exp(), {}),
+    "log": (lambda x: x.log(), {"low": 0.2, "high": 3.0}),
+    "sqrt": (lambda x: x.sqrt(), {"low": 0.2, "high": 3.0}),
+    "tanh": (lambda x: x.tanh(), {}),
+    "sigmoid": (lambda x: x.sigmoid(), {}),
+    "relu": (lambda x: x.relu(), {"away_from_zero": True}),
+    "abs": (lambda x: x.abs(), {"away_from_zero": True}),
+    "pow_scalar": (lambda x: x ** 3, {}),
+    "pow_fractional": (lambda x: x ** 1.5, {"low": 0.2, "high": 3.0}),
+    "pow_negative": (lambda x: x ** -2, {"low": 0.5, "high": 3.0}),
+    "clamp": (lambda x: x.clamp(-0.55, 0.65), {}),
+    "clamp_min_only": (lambda x: x.clamp(min=0.05), {}),
+    "rsub_scalar": (lambda x: 2.0 - x, {}),
+    "rdiv_scalar": (lambda x: 2.0 / x, {"low": 0.3, "high": 2.0}),
+    "rpow_scalar": (lambda x: 2.0 ** x, {}),
+}
+
+
+@pytest.mark.parametrize("name", UNARY)
+@SETTINGS
+@given(shape=one_shape, seed=seeds)
+def test_unary(name, shape, seed):
+    fn, kw = UNARY[name]
+    x = values(seed, shape, **kw)
+    if name.startswith("clamp"):  # keep elements away from the clamp bounds
+        x = np.where(np.abs(np.abs(x - 0.05) - 0.6) < 0.02, x + 0.05, x)
+    assert ts.gradcheck(fn, leaf(x))
+
+
+BINARY = {
+    "add": (lambda a, b: a + b, {}, {}),
+    "sub": (lambda a, b: a - b, {}, {}),
+    "mul": (lambda a, b: a * b, {}, {}),
+    "div": (lambda a, b: a / b, {}, {"away_from_zero": True}),
+    "pow": (lambda a, b: a ** b, {"low": 0.3, "high": 2.0}, {}),
+    "maximum": (lambda a, b: ts.maximum(a, b), {}, {}),
+    "minimum": (lambda a, b: a.minimum(b), {}, {}),
+}
+
+
+@pytest.mark.parametrize("name", BINARY)
+@SETTINGS
+@given(shapes=two_shapes, seed=seeds)
+def test_binary_broadcasting(name, shapes, seed):
+    fn, kw_a, kw_b = BINARY[name]
+    (sa, sb), _ = shapes
+    a, b = values(seed, sa, **kw_a), values(seed + 1, sb, **kw_b)
+    if name in ("maximum", "minimum"):  # no near-ties, where the derivative jumps
+        assume(np.all(np.abs(np.subtract(a, b)) > 0.01))
+    assert ts.gradcheck(fn, leaf(a), leaf(b))
+
+
+@SETTINGS
+@given(shapes=mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=3),
+       seed=seeds)
+def test_where_broadcasting(shapes, seed):
+    (sc, sa, sb), _ = shapes
+    cond = np.random.default_rng(seed).random(sc) > 0.5
+    assert ts.gradcheck(lambda a, b: ts.where(cond, a, b), leaf(values(seed, sa)),
+                        leaf(values(seed + 1, sb)))
+
+
+MATMUL_SHAPES = [
+    ((3,), (3,)), ((3,), (3, 4)), ((2, 3), (3,)), ((2, 3), (3, 4)),
+    ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((1, 2, 3), (4, 3, 2)),
+    ((2, 1, 2, 3), (3, 3, 2)), ((3,), (2, 3, 4)), ((2, 2, 3), (3,)),
+]
+
+
+@pytest.mark.parametrize("sa,sb", MATMUL_SHAPES)
+def test_matmul(sa, sb, rng):
+    a, b = leaf(rng.standard_normal(sa)), leaf(rng.standard_normal(sb))
+    assert ts.gradcheck(lambda a, b: a @ b, a, b)
+    assert np.allclose((a @ b).data, a.data @ b.data)
+
+
+dims_and_shape = one_shape.flatmap(lambda s: st.tuples(
+    st.just(s),
+    st.one_of(st.none(), st.integers(-len(s), len(s) - 1) if s else st.none(),
+              st.lists(st.integers(0, len(s) - 1), unique=True, min_size=1).map(tuple)
+              if s else st.none()),
+    st.booleans()))
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "max", "min", "logsumexp"])
+@SETTINGS
+@given(args=dims_and_shape, seed=seeds)
+def test_reductions(op, args, seed):
+    shape, dim, keepdim = args
+    x = leaf(np.random.default_rng(seed).permutation(np.prod(shape, dtype=int)).reshape(shape)
+             * 0.37 + 0.1)  # distinct values: max and min have no ties
+    out = getattr(x, op)(dim=dim, keepdim=keepdim)
+    reference = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min}.get(op)
+    if reference is not None:
+        assert np.allclose(out.data, reference(x.data, axis=dim, keepdims=keepdim))
+    assert ts.gradcheck(lambda x: getattr(x, op)(dim=dim, keepdim=keepdim), x)
+
+
+def test_max_ties_split_the_gradient():
+    x = leaf([1.0, 3.0, 3.0, 2.0])
+    x.max().backward()
+    assert np.array_equal(x.grad.data, [0, 0.5, 0.5, 0])
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+@SETTINGS
+@given(shape=array_shapes(min_dims=1, max_dims=3, max_side=4), seed=seeds,
+       dim_index=st.integers(0, 2))
+def test_softmax_family(op, shape, seed, dim_index):
+    dim = dim_index % len(shape) - len(shape) * (seed % 2)  # negative dims too
+    assert ts.gradcheck(lambda x: getattr(x, op)(dim=dim), leaf(values(seed, shape)))
+
+
+SHAPE_OPS = {
+    "reshape": ((2, 3, 4), lambda x: x.reshape(4, -1)),
+    "view_tuple": ((2, 3, 4), lambda x: x.view((6, 4))),
+    "transpose": ((2, 3, 4), lambda x: x.transpose(0, 2)),
+    "permute": ((2, 3, 4), lambda x: x.permute(1, 2, 0)),
+    "permute_negative": ((2, 3, 4), lambda x: x.permute(-1, 0, 1)),
+    "T": ((2, 3), lambda x: x.T),
+    "expand": ((3, 1), lambda x: x.expand(2, 3, 4)),
+    "expand_minus_one": ((1, 4), lambda x: x.expand(3, -1)),
+    "squeeze": ((1, 3, 1), lambda x: x.squeeze()),
+    "squeeze_dim": ((1, 3, 1), lambda x: x.squeeze(-1)),
+    "unsqueeze": ((2, 3), lambda x: x.unsqueeze(1)),
+    "flatten": ((2, 3, 4), lambda x: x.flatten(1)),
+    "getitem_slices": ((4, 5), lambda x: x[1:3, ::2]),
+    "getitem_int": ((4, 5), lambda x: x[2]),
+    "getitem_negative_step": ((4, 5), lambda x: x[::-1, -2]),
+    "getitem_none_ellipsis": ((2, 3, 4), lambda x: x[..., None, 1]),
+    "getitem_repeated_indices": ((4, 3), lambda x: x[np.array([0, 2, 0, 0])]),
+    "getitem_index_tensor": ((4, 3), lambda x: x[ts.Tensor(np.array([[1, 1], [3, 0]]))]),
+    "getitem_two_arrays": ((4, 3), lambda x: x[np.array([0, 0, 3]), np.array([1, 1, 2])]),
+    "getitem_list": ((4, 3), lambda x: x[[3, 3, 1]]),
+    "getitem_mask": ((4, 3), lambda x: x[x.data > 0]),
+    "split_sizes": ((5, 3), lambda x: ts.cat([p * (i + 1) for i, p in enumerate(x.split([2, 3]))])),
+    "split_int": ((5, 3), lambda x: ts.stack([p.sum() for p in x.split(2)])),
+    "chunk": ((3, 8), lambda x: ts.cat(list(reversed(x.chunk(4, dim=1))), dim=1)),
+    "chunk_unused_piece": ((3, 8), lambda x: x.chunk(4, dim=1)[2] * 2),
+    "cat": ((2, 3), lambda x: ts.cat([x, x * 2, x[:1]], dim=0)),
+    "cat_dim1": ((2, 3), lambda x: ts.cat([x, x.exp()], dim=-1)),
+    "stack": ((2, 3), lambda x: ts.stack([x, x * x], dim=1)),
+    "stack_last": ((2, 3), lambda x: ts.stack([x, -x, x], dim=-1)),
+}
+
+
+@pytest.mark.parametrize("name", SHAPE_OPS)
+def test_shape_ops(name, rng):
+    shape, fn = SHAPE_OPS[name]
+    assert ts.gradcheck(fn, leaf(rng.standard_normal(shape)))
+
+
+def test_reused_tensor_gets_summed_gradient():
+    x = leaf([0.5, -1.5, 2.0])
+    y = x * x + x.tanh() * x + x       # x reaches the output along five paths
+    y.sum().backward()
+    expected = 2 * x.data + np.tanh(x.data) + x.data * (1 - np.tanh(x.data) ** 2) + 1
+    assert np.allclose(x.grad.data, expected)
+    assert ts.gradcheck(lambda x: x * x + x.tanh() * x + x, leaf(x.data))
+
+
+def test_dropout(rng):
+    x = leaf(rng.standard_normal((4, 5)))
+
+    def fn(x):
+        ts.manual_seed(7)  # the same mask in every evaluation
+        return F.dropout(x, p=0.3)
+
+    assert ts.gradcheck(fn, x)
+    out = fn(x).data
+    kept = out != 0
+    assert np.allclose(out[kept], x.data[kept] / 0.7)
+    assert F.dropout(x, p=0.3, training=False) is x
+
+
+def test_embedding_with_repeats_and_padding(rng):
+    weight = leaf(rng.standard_normal((5, 3)))
+    idx = ts.Tensor(np.array([[0, 2, 2], [4, 0, 1]]))
+    assert ts.gradcheck(lambda w: F.embedding(idx, w), weight)
+    weight.grad = None
+    F.embedding(idx, weight, padding_idx=0).sum().backward()
+    assert np.array_equal(weight.grad.data[:, 0], [0, 1, 2, 0, 1])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy(reduction, rng):
+    logits = leaf(rng.standard_normal((6, 4)))
+    target = ts.Tensor(np.array([0, 3, 1, -100, 3, 2]))
+    fn = lambda x: F.cross_entropy(x, target, reduction=reduction)  # noqa: E731
+    assert ts.gradcheck(fn, logits)
+    logp = logits.data - np.log(np.exp(logits.data).sum(1, keepdims=True))
+    losses = np.array([-logp[i, t] if t != -100 else 0 for i, t in enumerate(target.data)])
+    expected = {"mean": losses.sum() / 5, "sum": losses.sum(), "none": losses}[reduction]
+    assert np.allclose(fn(logits).data, expected)
+
+
+def test_cross_entropy_shapes(rng):
+    x = leaf(rng.standard_normal((2, 4, 3)))          # (N, C, d1) as in PyTorch
+    t = ts.Tensor(np.array([[0, 3, 1], [2, 2, 0]]))
+    assert ts.gradcheck(lambda x: F.cross_entropy(x, t), x)
+    v = leaf(rng.standard_normal(4))                  # (C,) with a scalar target
+    assert ts.gradcheck(lambda v: F.cross_entropy(v, ts.Tensor(np.array(2))), v)
+
+
+def test_mse_and_bce(rng):
+    a, b = leaf(rng.standard_normal((3, 4))), leaf(rng.standard_normal((3, 4)))
+    assert ts.gradcheck(lambda a, b: F.mse_loss(a, b), a, b)
+    assert ts.gradcheck(lambda a, b: F.mse_loss(a, b, reduction="none"), a, b)
+    t = leaf(rng.random((3, 4)))
+    assert ts.gradcheck(lambda a, t: F.binary_cross_entropy_with_logits(a, t), a, t)
+    assert ts.gradcheck(lambda a: F.binary_cross_entropy_with_logits(a, t, reduction="sum"), a)
+
+
+def test_gradcheck_catches_a_wrong_gradient():
+    class BadSquare(ts.Function):
+        """out = a^2 with a deliberately wrong backward (da = g * a)"""
+        def forward(self, a):
+            self.save_for_backward(a)
+            return a * a
+
+        def backward(self, g):
+            return g * self.saved[0]
+
+    with pytest.raises(ts.GradcheckError, match=r"input 0 .*element \(0,\).*badsquare"):
+        ts.gradcheck(lambda x: BadSquare.apply(x), leaf([1.0, 2.0]))
+
+
+def test_gradcheck_refuses_float32():
+    with pytest.raises(TypeError, match="float64"):
+        ts.gradcheck(lambda x: x * 2, ts.ones(3, requires_grad=True))

@@ -1,0 +1,552 @@
+"""Primitive ops: each one forward and its backward side by side, on numpy arrays.
+
+A docstring gives the formula: `g` is the gradient flowing into the op's output, `da` the
+gradient it sends to input `a`. backward may return a gradient with the output's broadcast
+shape; `autograd.unbroadcast` reduces it to the input's shape in one place. backward returns
+None for an input that needs no gradient (`self.needs(i)` tells which do).
+"""
+import numpy as np
+
+from .autograd import Function, unbroadcast
+
+
+def _normalize_dims(op, dim, ndim):
+    """dim (None, int or tuple, negatives allowed) -> sorted tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dims")
+        out.append(int(d) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {dim} names the same axis twice")
+    return tuple(sorted(out))
+
+
+def _keep_reduced(g, in_shape, dims, keepdim):
+    """Give a reduced gradient back its reduced axes (as size 1) so it broadcasts to the input."""
+    if not keepdim and g.ndim:
+        g = np.expand_dims(g, dims)
+    return g
+
+
+def _broadcast_copy(g, shape):
+    """g broadcast to shape, as a new array (faster than np.broadcast_to for small arrays)."""
+    out = np.empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
+
+
+class _Op(Function):
+    def needs(self, i):
+        return self.parents[i] is not None
+
+
+# ------------------------------------------------------------------------------ element-wise
+class Add(_Op):
+    """out = a + b;  da = g, db = g"""
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(_Op):
+    """out = a - b;  da = g, db = -g"""
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, -g
+
+
+class Mul(_Op):
+    """out = a * b;  da = g * b, db = g * a"""
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, g):
+        a, b = self.saved
+        return (g * b if self.needs(0) else None), (g * a if self.needs(1) else None)
+
+
+class Div(_Op):
+    """out = a / b;  da = g / b, db = -g * a / b^2"""
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a / b
+
+    def backward(self, g):
+        a, b = self.saved
+        da = g / b if self.needs(0) else None
+        db = -g * a / (b * b) if self.needs(1) else None
+        return da, db
+
+
+class Neg(_Op):
+    """out = -a;  da = -g"""
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return -g
+
+
+class Pow(_Op):
+    """out = a ** p (p a Python number);  da = g * p * a^(p-1)"""
+    def forward(self, a, exponent):
+        self.exponent = exponent
+        self.save_for_backward(a)
+        return a ** exponent
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g * self.exponent * a ** (self.exponent - 1)
+
+
+class PowTensor(_Op):
+    """out = a ** b;  da = g * b * a^(b-1), db = g * out * log(a)"""
+    op = "pow"
+
+    def forward(self, a, b):
+        out = a ** b
+        self.save_for_backward(a, b, out)
+        return out
+
+    def backward(self, g):
+        a, b, out = self.saved
+        da = g * b * a ** (b - 1) if self.needs(0) else None
+        db = g * out * np.log(a) if self.needs(1) else None
+        return da, db
+
+
+class Exp(_Op):
+    """out = e^a;  da = g * out"""
+    def forward(self, a):
+        out = np.exp(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return g * out
+
+
+class Log(_Op):
+    """out = ln a;  da = g / a"""
+    def forward(self, a):
+        self.save_for_backward(a)
+        return np.log(a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g / a
+
+
+class Sqrt(_Op):
+    """out = sqrt(a);  da = g / (2 out)"""
+    def forward(self, a):
+        out = np.sqrt(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return g / (2 * out)
+
+
+class Tanh(_Op):
+    """out = tanh(a);  da = g * (1 - out^2)"""
+    def forward(self, a):
+        out = np.tanh(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return g * (1 - out * out)
+
+
+class Sigmoid(_Op):
+    """out = 1 / (1 + e^-a);  da = g * out * (1 - out)"""
+    def forward(self, a):
+        e = np.exp(-np.abs(a))  # never overflows: e^-|a| <= 1
+        out = np.where(a >= 0, 1, e) / (1 + e)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return g * out * (1 - out)
+
+
+class Relu(_Op):
+    """out = max(a, 0);  da = g * [a > 0]"""
+    def forward(self, a):
+        out = np.maximum(a, 0)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return g * (out > 0)
+
+
+class Abs(_Op):
+    """out = |a|;  da = g * sign(a)"""
+    def forward(self, a):
+        self.save_for_backward(a)
+        return np.abs(a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g * np.sign(a)
+
+
+class Maximum(_Op):
+    """out = max(a, b);  da = g * [a > b], db = g * [b > a], ties split the gradient in half"""
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return np.maximum(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        to_a = ((a > b) + 0.5 * (a == b)).astype(g.dtype)
+        return g * to_a, g * (1 - to_a)
+
+
+class Minimum(_Op):
+    """out = min(a, b);  da = g * [a < b], db = g * [b < a], ties split the gradient in half"""
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return np.minimum(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        to_a = ((a < b) + 0.5 * (a == b)).astype(g.dtype)
+        return g * to_a, g * (1 - to_a)
+
+
+class Where(_Op):
+    """out = cond ? a : b;  da = g * cond, db = g * !cond (cond gets no gradient)"""
+    def forward(self, cond, a, b):
+        self.save_for_backward(cond)
+        return np.where(cond, a, b)
+
+    def backward(self, g):
+        (cond,) = self.saved
+        zero = np.zeros((), g.dtype)
+        return None, np.where(cond, g, zero), np.where(cond, zero, g)
+
+
+class Clamp(_Op):
+    """out = min(max(a, lo), hi);  da = g * [lo <= a <= hi]"""
+    def forward(self, a, lo=None, hi=None):
+        self.save_for_backward(a)
+        self.lo, self.hi = lo, hi
+        return np.clip(a, lo, hi)
+
+    def backward(self, g):
+        (a,) = self.saved
+        inside = np.ones(a.shape, dtype=bool)
+        if self.lo is not None:
+            inside &= a >= self.lo
+        if self.hi is not None:
+            inside &= a <= self.hi
+        return g * inside
+
+
+class Cast(_Op):
+    """out = a as another float dtype;  da = g as a's dtype"""
+    def forward(self, a, dtype):
+        self.in_dtype = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, g):
+        return g.astype(self.in_dtype)
+
+
+# ------------------------------------------------------------------------------ matmul
+class Matmul(_Op):
+    """out = a @ b (numpy rules: 1-D operands, broadcast batch dims);  da = g @ b^T, db = a^T @ g"""
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("both operands need at least 1 dimension")
+        k_a = a.shape[-1]
+        k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if k_a != k_b:
+            raise ValueError(f"inner dimensions differ: {a.shape} @ {b.shape}; expected "
+                             f"a.shape[-1] ({k_a}) == b.shape[-2] ({k_b})")
+        self.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, g):
+        a, b = self.saved
+        # treat vectors as matrices (a row, b a column) so one formula covers every case
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if b.ndim == 1:
+            g = g[..., None]
+        if a.ndim == 1:
+            g = g[..., None, :]
+        da = db = None
+        if self.needs(0):
+            da = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if self.needs(1):
+            db = unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+        return da, db
+
+
+# ------------------------------------------------------------------------------ reductions
+class Sum(_Op):
+    """out = sum of a over dim;  da = g broadcast back over dim"""
+    def forward(self, a, dim=None, keepdim=False):
+        self.dims, self.keepdim = _normalize_dims("sum", dim, a.ndim), keepdim
+        return np.asarray(a.sum(axis=self.dims, keepdims=keepdim))
+
+    def backward(self, g):
+        return _broadcast_copy(_keep_reduced(g, self.in_shapes[0], self.dims, self.keepdim),
+                               self.in_shapes[0])
+
+
+class Mean(_Op):
+    """out = mean of a over dim;  da = g / n broadcast back over dim"""
+    def forward(self, a, dim=None, keepdim=False):
+        self.dims, self.keepdim = _normalize_dims("mean", dim, a.ndim), keepdim
+        self.count = int(np.prod([a.shape[d] for d in self.dims]))
+        return np.asarray(a.mean(axis=self.dims, keepdims=keepdim))
+
+    def backward(self, g):
+        g = _keep_reduced(g, self.in_shapes[0], self.dims, self.keepdim) / self.count
+        return _broadcast_copy(g, self.in_shapes[0])
+
+
+class Max(_Op):
+    """out = max of a over dim;  da = g at the maxima (split evenly between ties)"""
+    reduce = staticmethod(np.max)
+
+    def forward(self, a, dim=None, keepdim=False):
+        self.dims, self.keepdim = _normalize_dims(self.op, dim, a.ndim), keepdim
+        if a.size == 0:
+            raise ValueError("cannot reduce an empty tensor")
+        out = np.asarray(self.reduce(a, axis=self.dims, keepdims=True))
+        self.save_for_backward(a, out)
+        return out if keepdim else out.reshape([n for i, n in enumerate(out.shape)
+                                                if i not in self.dims])
+
+    def backward(self, g):
+        a, out = self.saved
+        hits = a == out
+        g = _keep_reduced(g, a.shape, self.dims, self.keepdim)
+        return g * hits / hits.sum(axis=self.dims, keepdims=True).astype(g.dtype)
+
+
+class Min(Max):
+    """out = min of a over dim;  da = g at the minima (split evenly between ties)"""
+    reduce = staticmethod(np.min)
+
+
+class LogSumExp(_Op):
+    """out = log sum e^a over dim (shifted by the max);  da = g * e^(a - out)"""
+    def forward(self, a, dim=None, keepdim=False):
+        self.dims, self.keepdim = _normalize_dims("logsumexp", dim, a.ndim), keepdim
+        m = np.max(a, axis=self.dims, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        out = np.log(np.sum(np.exp(a - m), axis=self.dims, keepdims=True)) + m
+        self.save_for_backward(a, out)
+        return out if keepdim else np.squeeze(out, axis=self.dims)
+
+    def backward(self, g):
+        a, out = self.saved
+        return _keep_reduced(g, a.shape, self.dims, self.keepdim) * np.exp(a - out)
+
+
+class Softmax(_Op):
+    """out = e^a / sum e^a over dim;  da = out * (g - sum(g * out))"""
+    def forward(self, a, dim):
+        self.dim = _normalize_dims("softmax", dim, a.ndim)
+        e = np.exp(a - np.max(a, axis=self.dim, keepdims=True))
+        out = e / np.sum(e, axis=self.dim, keepdims=True)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return out * (g - np.sum(g * out, axis=self.dim, keepdims=True))
+
+
+class LogSoftmax(_Op):
+    """out = a - logsumexp(a) over dim;  da = g - e^out * sum(g)"""
+    op = "log_softmax"
+
+    def forward(self, a, dim):
+        self.dim = _normalize_dims("log_softmax", dim, a.ndim)
+        shifted = a - np.max(a, axis=self.dim, keepdims=True)
+        out = shifted - np.log(np.sum(np.exp(shifted), axis=self.dim, keepdims=True))
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return g - np.exp(out) * np.sum(g, axis=self.dim, keepdims=True)
+
+
+# ------------------------------------------------------------------------------ shapes
+class Reshape(_Op):
+    """out = a with a new shape (same elements);  da = g reshaped back"""
+    def forward(self, a, shape):
+        return a.reshape(shape)
+
+    def backward(self, g):
+        return g.reshape(self.in_shapes[0])
+
+
+class Permute(_Op):
+    """out = a with its axes reordered;  da = g with the inverse order"""
+    def forward(self, a, dims):
+        self.dims = dims
+        return a.transpose(dims)
+
+    def backward(self, g):
+        return g.transpose(np.argsort(self.dims))
+
+
+class Expand(_Op):
+    """out = a broadcast to a larger shape (a view);  da = g summed back (by unbroadcast)"""
+    def forward(self, a, shape):
+        return np.broadcast_to(a, shape)
+
+    def backward(self, g):
+        return g
+
+
+class GetItem(_Op):
+    """out = a[key];  da = g scattered back into zeros (repeated indices add up)"""
+    def forward(self, a, key):
+        self.key = key
+        return a[key]
+
+    def backward(self, g):
+        da = np.zeros(self.in_shapes[0], dtype=g.dtype)
+        if _is_basic_index(self.key):
+            da[self.key] = g     # basic indexing never selects an element twice
+        else:
+            np.add.at(da, self.key, g)
+        return da
+
+
+def _is_basic_index(key):
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+
+
+class Cat(_Op):
+    """out = the inputs joined along dim;  da_i = the slice of g that came from input i"""
+    def forward(self, *arrays, dim=0):
+        self.dim = dim
+        return np.concatenate(arrays, axis=dim)
+
+    def backward(self, g):
+        cuts = np.cumsum([s[self.dim] for s in self.in_shapes])[:-1]
+        return tuple(np.split(g, cuts, axis=self.dim))
+
+
+class Stack(_Op):
+    """out = the inputs stacked along a new axis dim;  da_i = g[..., i, ...]"""
+    def forward(self, *arrays, dim=0):
+        self.dim = dim
+        return np.stack(arrays, axis=dim)
+
+    def backward(self, g):
+        return tuple(np.moveaxis(g, self.dim, 0))
+
+
+class Split(_Op):
+    """outs = consecutive pieces of a along dim, of the given sizes;  da = the pieces' g joined"""
+    def forward(self, a, sizes, dim):
+        self.dim = dim
+        return tuple(np.split(a, np.cumsum(sizes)[:-1], axis=dim))
+
+    def backward(self, *grads):
+        return np.concatenate(grads, axis=self.dim)
+
+
+# ------------------------------------------------------------------------------ nn primitives
+class Dropout(_Op):
+    """out = a * mask (mask holds 0 or 1/(1-p));  da = g * mask"""
+    def forward(self, a, mask):
+        self.save_for_backward(mask)
+        return a * mask
+
+    def backward(self, g):
+        (mask,) = self.saved
+        return g * mask
+
+
+class Embedding(_Op):
+    """out = weight[indices];  dweight = g rows added into the rows they came from"""
+    def forward(self, weight, indices, padding_idx=None):
+        self.save_for_backward(indices)
+        self.padding_idx = padding_idx
+        return weight[indices]
+
+    def backward(self, g):
+        (indices,) = self.saved
+        dweight = np.zeros(self.in_shapes[0], dtype=g.dtype)
+        np.add.at(dweight, indices, g)
+        if self.padding_idx is not None:
+            dweight[self.padding_idx] = 0
+        return dweight, None
+
+
+class CrossEntropy(_Op):
+    """loss_i = logsumexp(x_i) - x_i[t_i];  dx_i = g_i * (softmax(x_i) - onehot(t_i))
+
+    logits (N, C) with targets (N,), or (C,) with a scalar target; targets equal to
+    ignore_index add nothing and are left out of the mean.
+    """
+    op = "cross_entropy"
+
+    def forward(self, logits, target, ignore_index=-100, reduction="mean"):
+        classes = logits.shape[-1]
+        x, t = logits.reshape(-1, classes), target.reshape(-1)
+        valid = t != ignore_index
+        safe_t = np.where(valid, t, 0)
+        shifted = x - np.max(x, axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+        losses = -log_probs[np.arange(len(t)), safe_t] * valid
+        self.save_for_backward(log_probs, safe_t, valid)
+        self.reduction, self.count = reduction, int(valid.sum())
+        if reduction == "none":
+            return losses.reshape(target.shape)
+        total = losses.sum()
+        return np.asarray(total / self.count if reduction == "mean" else total, dtype=x.dtype)
+
+    def backward(self, g):
+        log_probs, safe_t, valid = self.saved
+        grad = np.exp(log_probs)
+        grad[np.arange(len(safe_t)), safe_t] -= 1
+        if self.reduction == "none":
+            scale = g.reshape(-1, 1) * valid[:, None]
+        else:
+            scale = (g / self.count if self.reduction == "mean" else g) * valid[:, None]
+        return (grad * scale).reshape(self.in_shapes[0]).astype(log_probs.dtype), None
+
+
+class BinaryCrossEntropyWithLogits(_Op):
+    """loss = max(x, 0) - x*t + log(1 + e^-|x|);  dx = g * (sigmoid(x) - t), dt = -g * x"""
+    op = "binary_cross_entropy_with_logits"
+
+    def forward(self, x, t):
+        self.save_for_backward(x, t)
+        return np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+
+    def backward(self, g):
+        x, t = self.saved
+        e = np.exp(-np.abs(x))
+        sig = np.where(x >= 0, 1, e) / (1 + e)
+        return g * (sig - t), (-g * x if self.needs(1) else None)
