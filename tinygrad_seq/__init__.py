@@ -5,7 +5,7 @@
     loss = (x.tanh() * 2).sum()
     loss.backward()          # x.grad now holds d loss / d x
 """
-from . import nn
+from . import nn, optim
 from .autograd import Function, Scope, Tape, current_scope, is_grad_enabled, no_grad, scope, unbroadcast
 from .gradcheck import GradcheckError, gradcheck
 from .nn.functional import (binary_cross_entropy_with_logits, cross_entropy, dropout, embedding,

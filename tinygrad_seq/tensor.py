@@ -472,6 +472,10 @@ class Tensor:
                                  f"of shape {self.shape} has {length}")
         return ops.Split.apply(self, sizes=sizes, dim=dim)
 
+    def unbind(self, dim=0):
+        """The slices along dim, without that dim (torch.unbind); one split node for all."""
+        return tuple(piece.squeeze(dim) for piece in self.split(1, dim))
+
     def chunk(self, chunks, dim=0):
         """`chunks` pieces along dim, each of ceil(n / chunks) (the last may be smaller)."""
         if chunks <= 0:
