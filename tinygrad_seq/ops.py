@@ -8,6 +8,7 @@ None for an input that needs no gradient (`self.needs(i)` tells which do).
 import numpy as np
 
 from .autograd import Function, unbroadcast
+from .kernels import backend
 
 
 def _normalize_dims(op, dim, ndim):
@@ -168,7 +169,7 @@ class Tanh(_Op):
 
     def backward(self, g):
         (out,) = self.saved
-        return g * (1 - out * out)
+        return backend.tanh_backward(out, g)
 
 
 class Sigmoid(_Op):
@@ -181,7 +182,7 @@ class Sigmoid(_Op):
 
     def backward(self, g):
         (out,) = self.saved
-        return g * out * (1 - out)
+        return backend.sigmoid_backward(out, g)
 
 
 class Relu(_Op):
@@ -193,7 +194,7 @@ class Relu(_Op):
 
     def backward(self, g):
         (out,) = self.saved
-        return g * (out > 0)
+        return backend.relu_backward(out, g)
 
 
 class Abs(_Op):
@@ -369,14 +370,13 @@ class Softmax(_Op):
     """out = e^a / sum e^a over dim;  da = out * (g - sum(g * out))"""
     def forward(self, a, dim):
         self.dim = _normalize_dims("softmax", dim, a.ndim)
-        e = np.exp(a - np.max(a, axis=self.dim, keepdims=True))
-        out = e / np.sum(e, axis=self.dim, keepdims=True)
+        out = backend.softmax_forward(a, self.dim)
         self.save_for_backward(out)
         return out
 
     def backward(self, g):
         (out,) = self.saved
-        return out * (g - np.sum(g * out, axis=self.dim, keepdims=True))
+        return backend.softmax_backward(out, g, self.dim)
 
 
 class LogSoftmax(_Op):
@@ -385,14 +385,13 @@ class LogSoftmax(_Op):
 
     def forward(self, a, dim):
         self.dim = _normalize_dims("log_softmax", dim, a.ndim)
-        shifted = a - np.max(a, axis=self.dim, keepdims=True)
-        out = shifted - np.log(np.sum(np.exp(shifted), axis=self.dim, keepdims=True))
+        out = backend.log_softmax_forward(a, self.dim)
         self.save_for_backward(out)
         return out
 
     def backward(self, g):
         (out,) = self.saved
-        return g - np.exp(out) * np.sum(g, axis=self.dim, keepdims=True)
+        return backend.log_softmax_backward(out, g, self.dim)
 
 
 # ------------------------------------------------------------------------------ shapes
@@ -496,8 +495,7 @@ class Embedding(_Op):
 
     def backward(self, g):
         (indices,) = self.saved
-        dweight = np.zeros(self.in_shapes[0], dtype=g.dtype)
-        np.add.at(dweight, indices, g)
+        dweight = backend.embedding_backward(indices, g, self.in_shapes[0][0])
         if self.padding_idx is not None:
             dweight[self.padding_idx] = 0
         return dweight, None
@@ -513,28 +511,25 @@ class CrossEntropy(_Op):
 
     def forward(self, logits, target, ignore_index=-100, reduction="mean"):
         classes = logits.shape[-1]
-        x, t = logits.reshape(-1, classes), target.reshape(-1)
-        valid = t != ignore_index
-        safe_t = np.where(valid, t, 0)
-        shifted = x - np.max(x, axis=1, keepdims=True)
-        log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
-        losses = -log_probs[np.arange(len(t)), safe_t] * valid
-        self.save_for_backward(log_probs, safe_t, valid)
-        self.reduction, self.count = reduction, int(valid.sum())
+        t = target.reshape(-1)
+        losses, probs = backend.cross_entropy_forward(logits.reshape(-1, classes), t,
+                                                      ignore_index)
+        self.save_for_backward(probs, t)
+        self.ignore_index, self.reduction = ignore_index, reduction
+        self.count = int(np.count_nonzero(t != ignore_index))
         if reduction == "none":
             return losses.reshape(target.shape)
         total = losses.sum()
-        return np.asarray(total / self.count if reduction == "mean" else total, dtype=x.dtype)
+        return np.asarray(total / self.count if reduction == "mean" else total,
+                          dtype=logits.dtype)
 
     def backward(self, g):
-        log_probs, safe_t, valid = self.saved
-        grad = np.exp(log_probs)
-        grad[np.arange(len(safe_t)), safe_t] -= 1
-        if self.reduction == "none":
-            scale = g.reshape(-1, 1) * valid[:, None]
-        else:
-            scale = (g / self.count if self.reduction == "mean" else g) * valid[:, None]
-        return (grad * scale).reshape(self.in_shapes[0]).astype(log_probs.dtype), None
+        probs, t = self.saved
+        # the gradient of each row's loss: g itself ("none"), or g shared by all rows
+        scale = g.reshape(-1) if self.reduction == "none" else \
+            g / self.count if self.reduction == "mean" else g
+        dx = backend.cross_entropy_backward(probs, t, self.ignore_index, scale)
+        return dx.reshape(self.in_shapes[0]), None
 
 
 class BinaryCrossEntropyWithLogits(_Op):
