@@ -23,6 +23,8 @@ import weakref
 
 import numpy as np
 
+from .kernels import backend
+
 # ---------------------------------------------------------------------------------------------
 # global state: grad mode, the name scope, the open tapes
 # ---------------------------------------------------------------------------------------------
@@ -207,8 +209,12 @@ def unbroadcast(grad, shape):
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
-    grad = grad.sum(axis=axes, keepdims=True) if axes else grad
-    return grad.reshape(shape)
+    if not axes:
+        return grad.reshape(shape)
+    if axes == tuple(range(len(axes))) and grad.flags.c_contiguous and grad.dtype.kind == "f":
+        # summed over leading axes only (a bias broadcast over the batch): one fused pass
+        return backend.sum_to_shape(grad, grad.shape[len(axes):]).reshape(shape)
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ Every kernel exists twice with the same signature: a numba loop in loops.py and 
 reference in reference.py. Both fill preallocated outputs. `set_backend("numpy")` runs every
 kernel's reference; `set_backend("numba")` (the default, or TINYGRAD_SEQ_BACKEND=numpy|numba in
 the environment) runs the numba kernel where it beat the reference in benchmarks/kernels.py and
-the reference where it did not: see NUMBA_WINS. Importing this package imports no numba: the
+the reference where it did not: see NUMBA_UP_TO. Importing this package imports no numba: the
 first call of a numba kernel imports loops.py, and each kernel compiles on its first call per
 dtype (float32 or float64), cached on disk (numba's cache=True).
 
@@ -66,32 +66,36 @@ import numpy as np
 
 from . import reference
 
-# Which implementation the "numba" backend uses for each kernel, from benchmarks/kernels.py on
-# the 2-core machine (numpy 2.4, numba 0.68): numba where it was faster at every measured shape,
-# the numpy reference where it was not. Re-measure before changing an entry.
-NUMBA_WINS = {
-    "tanh_backward": True,
-    "sigmoid_backward": True,
-    "relu_backward": True,
-    "tanh_forward": True,
-    "sigmoid_forward": True,
-    "softmax_forward": True,
-    "softmax_backward": True,
-    "log_softmax_forward": True,
-    "log_softmax_backward": True,
-    "cross_entropy_forward": True,
-    "cross_entropy_backward": True,
-    "embedding_backward": True,
-    "sum_rows": True,
-    "sgd_update": True,
-    "adam_update": True,
-    "squared_norm": True,
-    "lstm_cell_forward": True,
-    "lstm_cell_backward": True,
-    "gru_cell_forward": True,
-    "gru_cell_backward": True,
-    "rnn_cell_forward": True,
-    "rnn_cell_backward": True,
+# The largest size (elements) at which the "numba" backend runs each kernel's numba version;
+# above it, the numpy reference. From benchmarks/kernels.py on the 2-core machine (float32,
+# numpy 2.4, numba 0.68): numba wins everywhere except where it needs exp, which it calls as
+# scalar libm (no SVML) while numpy's exp is SIMD. Those win only on small arrays, where
+# numpy's several passes cost more in call overhead than in arithmetic (32x64: 1.4-2.9x
+# faster; 64x1000: 2-3x slower). Re-measure before changing an entry.
+ALWAYS, SMALL, NEVER = float("inf"), 4096, 0
+NUMBA_UP_TO = {
+    "tanh_backward": ALWAYS,
+    "sigmoid_backward": ALWAYS,
+    "relu_backward": ALWAYS,
+    "tanh_forward": ALWAYS,
+    "sigmoid_forward": ALWAYS,
+    "softmax_forward": SMALL,
+    "softmax_backward": SMALL,
+    "log_softmax_forward": SMALL,
+    "log_softmax_backward": NEVER,    # 1.0x at 32x64, 0.3x at 64x1000
+    "cross_entropy_forward": SMALL,
+    "cross_entropy_backward": ALWAYS,
+    "embedding_backward": ALWAYS,
+    "sum_rows": ALWAYS,
+    "sgd_update": ALWAYS,
+    "adam_update": ALWAYS,
+    "squared_norm": ALWAYS,
+    "lstm_cell_forward": ALWAYS,
+    "lstm_cell_backward": ALWAYS,
+    "gru_cell_forward": ALWAYS,
+    "gru_cell_backward": ALWAYS,
+    "rnn_cell_forward": ALWAYS,
+    "rnn_cell_backward": ALWAYS,
 }
 BACKENDS = ("numba", "numpy")
 
@@ -166,11 +170,17 @@ class Backend:
         if name not in BACKENDS:
             raise ValueError(f"set_backend: backend must be one of {BACKENDS}, got {name!r}")
         self.name = name
-        self.impl = types.SimpleNamespace()
-        for kernel, numba_wins in NUMBA_WINS.items():
-            use_numba = name == "numba" and numba_wins
+        self.impl = types.SimpleNamespace()     # kernel name -> the kernel to call
+        self.up_to = {}                         # kernel name -> the largest size for impl
+        for kernel, up_to in NUMBA_UP_TO.items():
+            use_numba = name == "numba" and up_to > 0
             setattr(self.impl, kernel,
                     _Lazy(self.impl, kernel) if use_numba else getattr(reference, kernel))
+            self.up_to[kernel] = up_to if use_numba else ALWAYS
+
+    def _pick(self, kernel, size):
+        """The kernel's implementation for arrays of `size` elements (see NUMBA_UP_TO)."""
+        return getattr(self.impl if size <= self.up_to[kernel] else reference, kernel)
 
     def __repr__(self):
         return f"<kernel backend {self.name}>"
@@ -203,7 +213,7 @@ class Backend:
         dtype = _float_dtype(kernel, *arrays)
         rows = [_to_rows(a, dims) for a in arrays]
         out = np.empty(rows[0][0].shape, dtype)
-        getattr(self.impl, kernel)(*[r for r, _ in rows], out)
+        self._pick(kernel, out.size)(*[r for r, _ in rows], out)
         return _from_rows(out, rows[0][1], dims, arrays[0].ndim)
 
     def softmax_forward(self, x, dims):
@@ -235,7 +245,8 @@ class Backend:
         logits = np.ascontiguousarray(logits)
         losses = np.empty(len(target), _float_dtype("cross_entropy_forward", logits))
         probs = np.empty_like(logits)
-        self.impl.cross_entropy_forward(logits, target, ignore_index, losses, probs)
+        self._pick("cross_entropy_forward", logits.size)(logits, target, ignore_index, losses,
+                                                         probs)
         return losses, probs
 
     def cross_entropy_backward(self, probs, target, ignore_index, scale):

@@ -103,7 +103,7 @@ def sigmoid_forward(x, out):
 # ------------------------------------------------------------------------------ softmax family
 def softmax_forward(x, out):
     for r in range(x.shape[0]):
-        m = -np.inf
+        m = x.dtype.type(-np.inf)
         for j in range(x.shape[1]):
             m = max(m, x[r, j])
         total = 0.0
@@ -127,7 +127,7 @@ def softmax_backward(out, g, dx):
 
 def log_softmax_forward(x, out):
     for r in range(x.shape[0]):
-        m = -np.inf
+        m = x.dtype.type(-np.inf)
         for j in range(x.shape[1]):
             m = max(m, x[r, j])
         total = 0.0
@@ -149,7 +149,7 @@ def log_softmax_backward(out, g, dx):
 
 def cross_entropy_forward(logits, target, ignore_index, losses, probs):
     for r in range(logits.shape[0]):
-        m = -np.inf
+        m = logits.dtype.type(-np.inf)
         for j in range(logits.shape[1]):
             m = max(m, logits[r, j])
         total = 0.0
@@ -257,13 +257,14 @@ def lstm_cell_backward(act, c, tanh_c, dh, dc_new, dgates, dc):
 def gru_cell_forward(gx, gh, h, act, h_new):
     H = h.shape[1]
     one = h.dtype.type(1)
+    pre = np.empty(3 * H, h.dtype)  # separate from act: in-place passes do not vectorize
     for b in range(h.shape[0]):
         for j in range(2 * H):
-            act[b, j] = gx[b, j] + gh[b, j]
-        _sigmoid_pass(act[b, :2 * H], act[b, :2 * H])
+            pre[j] = gx[b, j] + gh[b, j]
+        _sigmoid_pass(pre[:2 * H], act[b, :2 * H])
         for j in range(H):
-            act[b, 2 * H + j] = gx[b, 2 * H + j] + act[b, j] * gh[b, 2 * H + j]
-        _tanh_pass(act[b, 2 * H:], act[b, 2 * H:])
+            pre[2 * H + j] = gx[b, 2 * H + j] + act[b, j] * gh[b, 2 * H + j]
+        _tanh_pass(pre[2 * H:], act[b, 2 * H:])
         for j in range(H):
             z, n = act[b, H + j], act[b, 2 * H + j]
             h_new[b, j] = (one - z) * n + z * h[b, j]

@@ -119,8 +119,7 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decouple
 def squared_norm(x):
     """sum of x^2, accumulated in float64 (the grad-norm for clipping is the root of the
     sum of this over all parameters)"""
-    x64 = x.astype(np.float64)
-    return float(np.dot(x64, x64))
+    return float(np.sum(np.square(x, dtype=np.float64)))
 
 
 # ------------------------------------------------------------------------------ recurrent cells
