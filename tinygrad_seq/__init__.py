@@ -8,6 +8,7 @@
 from . import nn, optim
 from .autograd import Function, Scope, Tape, current_scope, is_grad_enabled, no_grad, scope, unbroadcast
 from .gradcheck import GradcheckError, gradcheck
+from .kernels import set_backend
 from .nn.functional import (binary_cross_entropy_with_logits, cross_entropy, dropout, embedding,
                             log_softmax, mse_loss, one_hot, softmax)
 from .tensor import (Tensor, arange, bool_, cat, float32, float64, full, get_default_dtype, int32,
