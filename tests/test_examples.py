@@ -6,7 +6,8 @@ import sys
 import pytest
 
 EXAMPLES = sorted((pathlib.Path(__file__).parent.parent / "examples").glob("[0-9]*.py"))
-QUICK_ARGS = {"01_rnn_from_primitives.py": ["--steps", "3"]}
+QUICK_ARGS = {"01_rnn_from_primitives.py": ["--steps", "3"],
+              "02_seed_lstm_classification.py": ["--epochs", "2", "--samples", "50"]}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

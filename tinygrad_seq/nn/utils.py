@@ -2,6 +2,7 @@
 import json
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -120,7 +121,7 @@ def load(path, model, optimizer=None):
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
         meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError, EOFError) as e:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"load: {path} is not a readable tinygrad_seq checkpoint ({e})") from None
     weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     check_state(model, weights)
