@@ -113,10 +113,13 @@ class _Lazy:
         return kernel(*args)
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _float_dtype(kernel, *arrays):
     """The one float dtype of `arrays`, or a TypeError naming the kernel, shapes and dtypes."""
     dtype = arrays[0].dtype
-    if dtype not in (np.float32, np.float64) or any(a.dtype != dtype for a in arrays):
+    if dtype not in _FLOATS or any(a.dtype != dtype for a in arrays):
         raise TypeError(f"{kernel}: expected arrays of one dtype, float32 or float64; got "
                         + ", ".join(f"{a.shape} {a.dtype}" for a in arrays))
     return dtype
@@ -186,26 +189,36 @@ class Backend:
         return f"<kernel backend {self.name}>"
 
     # -------------------------------------------------------------------------- element-wise
-    def _elementwise(self, kernel, *arrays):
-        _same_shapes(kernel, *arrays)
-        out = np.empty(arrays[0].shape, _float_dtype(kernel, *arrays))
-        getattr(self.impl, kernel)(*[np.ravel(a) for a in arrays], out.reshape(-1))
+    # written out per arity: these run for every activation on the tape, so they stay lean
+    def _unary(self, kernel, name, x):
+        if x.dtype not in _FLOATS:
+            _float_dtype(name, x)
+        out = np.empty(x.shape, x.dtype)
+        kernel(x.ravel(), out.ravel())
         return out
 
+    def _binary(self, kernel, name, out, g):
+        if g.dtype is not out.dtype or out.dtype not in _FLOATS or g.shape != out.shape:
+            _float_dtype(name, out, g)
+            _same_shapes(name, out, g)
+        dx = np.empty(out.shape, out.dtype)
+        kernel(out.ravel(), g.ravel(), dx.ravel())
+        return dx
+
     def tanh_backward(self, out, g):
-        return self._elementwise("tanh_backward", out, g)
+        return self._binary(self.impl.tanh_backward, "tanh_backward", out, g)
 
     def sigmoid_backward(self, out, g):
-        return self._elementwise("sigmoid_backward", out, g)
+        return self._binary(self.impl.sigmoid_backward, "sigmoid_backward", out, g)
 
     def relu_backward(self, out, g):
-        return self._elementwise("relu_backward", out, g)
+        return self._binary(self.impl.relu_backward, "relu_backward", out, g)
 
     def tanh_forward(self, x):
-        return self._elementwise("tanh_forward", x)
+        return self._unary(self.impl.tanh_forward, "tanh_forward", x)
 
     def sigmoid_forward(self, x):
-        return self._elementwise("sigmoid_forward", x)
+        return self._unary(self.impl.sigmoid_forward, "sigmoid_forward", x)
 
     # -------------------------------------------------------------------------- along axes
     def _along(self, kernel, dims, *arrays):
