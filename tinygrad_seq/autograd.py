@@ -9,6 +9,8 @@ subclass (see ops.py) that remembers
     out_shapes  output shapes (and `dtype`)
     saved       what backward needs (`save_for_backward`), freed after backward
     scope       the active name scope (module path, time step, tags)
+    grad_norms  after backward: the norm of the gradient of each output (pictures of gradient
+                flow read these; the gradients themselves are not kept)
 
 A node never holds its output tensors, only weak references where a user asked for one
 (`retain_grad`, a name), so the graph dies with the last tensor that reaches it.
@@ -19,6 +21,7 @@ no recursion, so a graph unrolled over 100,000 steps is as easy as one with 3.
 """
 import heapq
 import itertools
+import math
 import weakref
 
 import numpy as np
@@ -189,7 +192,7 @@ class Function:
         fn.dtype = out[0].dtype if type(out) is tuple else out.dtype
         fn.scope = _current_scope
         fn.freed = False
-        fn.hooks = fn.retained = fn.names = None
+        fn.hooks = fn.retained = fn.names = fn.grad_norms = None
         for tape in _open_tapes:
             tape.nodes.append(fn)
         if type(out) is tuple:
@@ -263,6 +266,7 @@ def backward(tensor, grad, retain_graph=False):
         grads = pending.pop(node)
         if node.hooks or node.retained or any(g is None for g in grads):
             _complete_output_grads(node, grads, make)
+        node.grad_norms = tuple(_norm(g) for g in grads)   # kept for pictures of gradient flow
         input_grads = node.backward(*grads)
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
@@ -282,6 +286,12 @@ def backward(tensor, grad, retain_graph=False):
                 slots = pending[pnode] = [None] * len(pnode.out_shapes)
                 heapq.heappush(heap, (-pnode.index, pnode))
             slots[k] = g if slots[k] is None else slots[k] + g
+
+
+def _norm(g):
+    """Euclidean norm of an array as a Python float (inf past float32's range: "exploded")."""
+    flat = g.reshape(-1)
+    return math.sqrt(float(np.dot(flat, flat)))
 
 
 def _complete_output_grads(node, grads, make):

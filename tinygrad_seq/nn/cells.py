@@ -7,6 +7,7 @@ bias_hh (G*H,), with G = 1 (RNN), 4 (LSTM: i, f, g, o) or 3 (GRU: r, z, n).
 """
 import math
 
+from ..autograd import scope
 from ..tensor import Tensor, zeros
 from .layers import uniform_parameter
 from .module import Module
@@ -118,6 +119,10 @@ class _CellBase(Module):
 
     def _params(self):
         return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+
+    def __call__(self, *args, **kwargs):
+        with scope("", cell=type(self).__name__[:-len("Cell")]):   # tags nodes cell="LSTM"
+            return super().__call__(*args, **kwargs)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")

@@ -2,8 +2,8 @@
 
 Signatures, parameter names (`weight_ih_l0`, `bias_hh_l1_reverse`, ...), shapes and gate orders
 are PyTorch's, so a PyTorch state_dict converted to numpy loads directly. Every step's nodes are
-recorded inside `scope("l{layer}[_reverse]", layer=..., direction=...)` and a scope with the
-time step, so pictures and teaching tools can group them.
+recorded inside `scope("l{layer}[_reverse]", layer=..., cell="LSTM", direction=...)` and a
+scope with the time step, so pictures and teaching tools can group them.
 """
 import math
 
@@ -159,7 +159,7 @@ class RNNBase(Module):
             for d, suffix in enumerate(self._suffixes()):
                 index = layer * self.num_directions + d
                 initial = [s[index] for s in states]
-                with scope(f"l{layer}{suffix}", layer=layer,
+                with scope(f"l{layer}{suffix}", layer=layer, cell=self.mode,
                            direction="reverse" if d else "forward"):
                     out, last = self._run_direction(layer_input, initial,
                                                     self._layer_params(layer, suffix),
