@@ -1,4 +1,7 @@
-"""Cells and unrolled layers: gradchecks over every option, lengths, truncated BPTT, errors."""
+"""Cells and unrolled layers: gradchecks over every option, lengths, truncated BPTT, errors.
+
+These test the composed (teaching) path, fused=False; tests/test_fused*.py check that the fused
+layers give the same numbers."""
 import itertools
 
 import numpy as np
@@ -45,11 +48,11 @@ LAYER_OPTIONS = [
     if (layers + bidir + bf + h0 + lens) % 2 == 0 or (layers == 2 and bidir and lens)]
 
 
-def make_layer(mode, **kw):
+def make_layer(mode, fused=False, **kw):
     ts.manual_seed(1)
     if mode == "GRU_cho":
-        return nn.GRU(I, H, reset_after=False, dtype="float64", **kw)
-    return getattr(nn, mode)(I, H, dtype="float64", **kw)
+        return nn.GRU(I, H, reset_after=False, dtype="float64", fused=fused, **kw)
+    return getattr(nn, mode)(I, H, dtype="float64", fused=fused, **kw)
 
 
 @pytest.mark.parametrize("opt", LAYER_OPTIONS,
@@ -150,7 +153,7 @@ def test_shapes_match_pytorch_conventions():
 
 
 def test_steps_carry_scope_tags():
-    lstm = nn.LSTM(2, 3, bidirectional=True)
+    lstm = nn.LSTM(2, 3, bidirectional=True, fused=False)
     model = nn.Sequential(lstm)
     with ts.Tape() as tape:
         out, _ = model(ts.randn(2, 1, 2))

@@ -9,6 +9,7 @@ import math
 
 from ..autograd import scope
 from ..tensor import Tensor, zeros
+from .fused import fused_cell
 from .layers import uniform_parameter
 from .module import Module
 
@@ -79,10 +80,12 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True):
 
 
 class _CellBase(Module):
+    """fused=True runs each step as one node (fused.py) instead of the gates from primitives."""
     gates = 1
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=None):
+    def __init__(self, input_size, hidden_size, bias=True, dtype=None, fused=False):
         super().__init__()
+        self.fused = fused
         _check_sizes(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         bound = 1 / math.sqrt(hidden_size)
@@ -125,22 +128,27 @@ class _CellBase(Module):
             return super().__call__(*args, **kwargs)
 
     def extra_repr(self):
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False") + (
+            ", fused=True" if self.fused else "")
 
 
 class RNNCell(_CellBase):
     """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu); forward(input, hx=None) -> h'."""
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=None):
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=None,
+                 fused=False):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got "
                              f"{nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, dtype)
+        super().__init__(input_size, hidden_size, bias, dtype, fused)
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, [hx])
-        h = rnn_cell(x, h, *self._params(), nonlinearity=self.nonlinearity)
+        if self.fused:
+            (h,) = fused_cell("RNN", x, [h], self._params(), nonlinearity=self.nonlinearity)
+        else:
+            h = rnn_cell(x, h, *self._params(), nonlinearity=self.nonlinearity)
         return h if batched else h.squeeze(0)
 
 
@@ -151,7 +159,10 @@ class LSTMCell(_CellBase):
     def forward(self, input, hx=None):
         h, c = (None, None) if hx is None else hx
         x, (h, c), batched = self._prepare(input, [h, c])
-        h, c = lstm_cell(x, h, c, *self._params())
+        if self.fused:
+            h, c = fused_cell("LSTM", x, [h, c], self._params())
+        else:
+            h, c = lstm_cell(x, h, c, *self._params())
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
 
@@ -164,13 +175,17 @@ class GRUCell(_CellBase):
     """
     gates = 3
 
-    def __init__(self, input_size, hidden_size, bias=True, reset_after=True, dtype=None):
-        super().__init__(input_size, hidden_size, bias, dtype)
+    def __init__(self, input_size, hidden_size, bias=True, reset_after=True, dtype=None,
+                 fused=False):
+        super().__init__(input_size, hidden_size, bias, dtype, fused)
         self.reset_after = reset_after
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, [hx])
-        h = gru_cell(x, h, *self._params(), reset_after=self.reset_after)
+        if self.fused:
+            (h,) = fused_cell("GRU", x, [h], self._params(), reset_after=self.reset_after)
+        else:
+            h = gru_cell(x, h, *self._params(), reset_after=self.reset_after)
         return h if batched else h.squeeze(0)
 
 

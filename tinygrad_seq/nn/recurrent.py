@@ -1,4 +1,5 @@
-"""RNN, LSTM and GRU layers: cells from cells.py unrolled through time in a Python loop.
+"""RNN, LSTM and GRU layers: cells from cells.py unrolled through time in a Python loop, or
+(fused=True, the default) one fused node per layer and direction from fused.py.
 
 Signatures, parameter names (`weight_ih_l0`, `bias_hh_l1_reverse`, ...), shapes and gate orders
 are PyTorch's, so a PyTorch state_dict converted to numpy loads directly. Every step's nodes are
@@ -14,6 +15,7 @@ from ..tensor import Tensor, cat, stack, where, zeros
 from . import functional as F
 from . import init as nn_init
 from .cells import _check_sizes, gru_cell, lstm_cell, rnn_cell
+from .fused import fused_direction
 from .layers import uniform_parameter
 from .module import Module
 
@@ -30,11 +32,14 @@ class RNNBase(Module):
       forget_bias LSTM only: the forget gate's bias (bias_ih's f block; bias_hh's is zeroed),
                   1.0 is the usual choice (Jozefowicz et al. 2015)
       dtype       float32 (default dtype) or float64
+      fused       True (default): one node per layer and direction running the whole sequence
+                  (fused.py, fast); False: the cells unrolled step by step from primitives (the
+                  teaching path: every gate is a node). Both give the same numbers.
     """
 
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, *, init="uniform",
-                 forget_bias=None, dtype=None):
+                 forget_bias=None, dtype=None, fused=True):
         super().__init__()
         _check_sizes(mode, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         if not 0 <= dropout <= 1:
@@ -45,6 +50,7 @@ class RNNBase(Module):
         self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
         self.dropout, self.bidirectional = float(dropout), bidirectional
         self.num_directions = 2 if bidirectional else 1
+        self.fused = fused
         rows, bound = _GATES[mode] * hidden_size, 1 / math.sqrt(hidden_size)
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
@@ -150,7 +156,7 @@ class RNNBase(Module):
         """
         x, states, lengths, batched = self._check_input(input, hx, lengths)
         masks = None
-        if lengths is not None:  # masks[t] (B, 1): is step t inside each sequence?
+        if lengths is not None and not self.fused:  # masks[t] (B, 1): is step t inside each sequence?
             masks = [(t < lengths)[:, None] for t in range(x.shape[0])]
         finals = [[] for _ in states]
         layer_input = x
@@ -161,9 +167,14 @@ class RNNBase(Module):
                 initial = [s[index] for s in states]
                 with scope(f"l{layer}{suffix}", layer=layer, cell=self.mode,
                            direction="reverse" if d else "forward"):
-                    out, last = self._run_direction(layer_input, initial,
-                                                    self._layer_params(layer, suffix),
-                                                    reverse=d == 1, masks=masks)
+                    params = self._layer_params(layer, suffix)
+                    if self.fused:
+                        out, last = fused_direction(self.mode, layer_input, initial, params,
+                                                    reverse=d == 1, lengths=lengths,
+                                                    layer=layer, **self._options())
+                    else:
+                        out, last = self._run_direction(layer_input, initial, params,
+                                                        reverse=d == 1, masks=masks)
                 outputs.append(out)
                 for kept, s in zip(finals, last):
                     kept.append(s)
@@ -197,7 +208,7 @@ class RNNBase(Module):
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
         for key, default in (("num_layers", 1), ("bias", True), ("batch_first", False),
-                             ("dropout", 0.0), ("bidirectional", False)):
+                             ("dropout", 0.0), ("bidirectional", False), ("fused", True)):
             if getattr(self, key) != default:
                 s += f", {key}={getattr(self, key)}"
         return s
@@ -214,6 +225,9 @@ class RNN(RNNBase):
                          bidirectional, **kwargs)
         self.nonlinearity = nonlinearity
 
+    def _options(self):
+        return {"nonlinearity": self.nonlinearity}
+
     def _cell(self, x, state, params):
         return [rnn_cell(x, state[0], *params, nonlinearity=self.nonlinearity)]
 
@@ -223,6 +237,9 @@ class LSTM(RNNBase):
 
     def __init__(self, *args, **kwargs):
         super().__init__("LSTM", *args, **kwargs)
+
+    def _options(self):
+        return {}
 
     def _cell(self, x, state, params):
         return list(lstm_cell(x, state[0], state[1], *params))
@@ -234,6 +251,9 @@ class GRU(RNNBase):
     def __init__(self, *args, reset_after=True, **kwargs):
         super().__init__("GRU", *args, **kwargs)
         self.reset_after = reset_after
+
+    def _options(self):
+        return {"reset_after": self.reset_after}
 
     def _cell(self, x, state, params):
         return [gru_cell(x, state[0], *params, reset_after=self.reset_after)]

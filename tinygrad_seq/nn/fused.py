@@ -1,0 +1,329 @@
+"""Fused recurrent layers: one tape node per layer and direction, forward over the whole sequence,
+backward through time in reverse. The same numbers as the composed cells in cells.py, faster.
+
+The recipe (cuDNN's, and PyTorch's CPU kernels'):
+- one GEMM per step for everything the gates need from the previous state *and* the input: the
+  step's operand is `hx[s] = [h_{s-1} | 1 | x_s]` (B, H + 1 + I), the weights are stacked to match,
+  `w = [W_hh^T ; b ; W_ih^T]` (H + 1 + I, G*H). The ones column carries the biases and the input
+  columns carry the input projection, so a small input (the seed workload has one feature, whose
+  projection for all steps at once is a memory-bound write) costs a few more rows of a GEMM that
+  runs anyway. All steps' operands live in one array, filled as the loop goes;
+- the gate non-linearities in the element-wise cell kernels of tinygrad_seq.kernels;
+- only what backward needs is saved: `hx`, the gate activations, the cell states;
+- backward runs the steps in reverse, computing the gate gradients with the cell kernels and
+  `dh_{s-1} = dgates_s W_hh` (one GEMM per step), and after the loop gets every weight and bias
+  gradient from one large GEMM: `dw^T = sum_s dgates_s^T hx[s]` (G*H, H + 1 + I), and the input's
+  gradient from another, `dx = dgates W_ih`.
+
+Steps are numbered in the order they run: step s is time `order[s]` (s, or T-1-s in reverse).
+With `lengths`, a sequence whose length has passed keeps its state and outputs zeros, as the
+composed layers' `where` masks do; its rows of the gate gradients are zero and the state's
+gradient flows past the step unchanged.
+
+After backward each node keeps `step_grad_norms`: {"h": [||dL/dh_t|| for t in range(T)]} (and
+"c" for the LSTM), the norm of the total gradient reaching each step's hidden (cell) state, by
+time step; `fused` says which composed graph the node stands for. Both are for pictures.
+"""
+import math
+
+import numpy as np
+
+from ..autograd import Function
+from ..kernels import backend
+
+
+def _stack_operands(x, h0, reverse):
+    """hx (T + 1, B, H + 1 + I): row block s = [h_{s-1} | 1 | x at step s]; h_{-1} = h0 filled,
+    the states of later steps filled by the loop. Also `order` (time of step s)."""
+    T, B, I = x.shape
+    H = h0.shape[1]
+    hx = np.empty((T + 1, B, H + 1 + I), x.dtype)
+    hx[0, :, :H] = h0
+    hx[:, :, H] = 1
+    hx[:T, :, H + 1:] = x[::-1] if reverse else x
+    hx[T, :, H + 1:] = 0
+    order = np.arange(T)[::-1] if reverse else np.arange(T)
+    return hx, order
+
+
+def _stack_weights(w_ih, w_hh, bias):
+    """[W_hh^T ; bias ; W_ih^T]: the weights of hx's columns (bias None: a zero row)."""
+    w = np.empty((w_hh.shape[1] + 1 + w_ih.shape[1], w_hh.shape[0]), w_hh.dtype)
+    H = w_hh.shape[1]
+    w[:H] = w_hh.T
+    w[H] = 0 if bias is None else bias
+    w[H + 1:] = w_ih.T
+    return w
+
+
+def _valid(order, lengths):
+    """(T, B) bool, is step s inside each sequence; None without lengths."""
+    return None if lengths is None else order[:, None] < np.asarray(lengths)[None, :]
+
+
+def _norm(a):
+    flat = a.reshape(-1)
+    return math.sqrt(float(np.dot(flat, flat)))
+
+
+def _split_weight_grad(dw_t, H, has_bias):
+    """dw^T (G*H, H + 1 + I) -> dW_ih (G*H, I), dW_hh (G*H, H), db (G*H,) or None."""
+    return (np.ascontiguousarray(dw_t[:, H + 1:]), np.ascontiguousarray(dw_t[:, :H]),
+            dw_t[:, H].copy() if has_bias else None)
+
+
+def _input_grad(self, dgates, w_ih, order):
+    """dx (T, B, I) = dgates W_ih, steps put back in time order; None if x needs none."""
+    if self.parents[0] is None:
+        return None
+    T, B = dgates.shape[:2]
+    dx = (dgates.reshape(T * B, -1) @ w_ih).reshape(T, B, -1)
+    return dx[order] if order[0] != 0 else dx
+
+
+class LSTMSequence(Function):
+    """An LSTM layer over T steps (see cells.lstm_cell for the gate equations).
+
+    forward(x (T, B, I), h0, c0 (B, H), w_ih (4H, I), w_hh (4H, H)[, b_ih, b_hh (4H,)])
+        -> output (T, B, H), h_n, c_n (B, H)
+    """
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None,
+                layer=0):
+        T, B, _ = x.shape
+        H = h0.shape[1]
+        self.fused = {"cell": "LSTM", "steps": T, "layer": layer,
+                      "direction": "reverse" if reverse else "forward", "hidden_size": H}
+        bias = None if b_ih is None else b_ih + b_hh
+        hx, order = _stack_operands(x, h0, reverse)
+        w = _stack_weights(w_ih, w_hh, bias)
+        valid = _valid(order, lengths)
+        act = np.empty((T, B, 4 * H), x.dtype)
+        c = np.empty((T + 1, B, H), x.dtype)
+        tanh_c = np.empty((T, B, H), x.dtype)
+        out = np.empty((T, B, H), x.dtype)
+        gates, h = np.empty((B, 4 * H), x.dtype), np.empty((B, H), x.dtype)
+        c[0] = c0
+        cell = backend.impl.lstm_cell_forward
+        for s in range(T):
+            np.dot(hx[s], w, out=gates)
+            cell(gates, c[s], act[s], c[s + 1], tanh_c[s], h)
+            if valid is None:
+                out[order[s]] = h
+            else:
+                done = ~valid[s]
+                h[done], c[s + 1][done] = hx[s, done, :H], c[s][done]
+                np.multiply(h, valid[s][:, None], out=out[order[s]])
+            hx[s + 1, :, :H] = h
+        self.save_for_backward(hx, w_ih, w_hh, act, c, tanh_c, order, valid, b_ih is not None)
+        return out, h, c[T].copy()
+
+    def backward(self, grad_out, grad_h, grad_c):
+        hx, w_ih, w_hh, act, c, tanh_c, order, valid, has_bias = self.saved
+        T, B, H = tanh_c.shape
+        dgates = np.empty((T, B, 4 * H), hx.dtype)
+        dh, dc = grad_h, grad_c
+        norms_h, norms_c = [0.0] * T, [0.0] * T
+        cell = backend.impl.lstm_cell_backward
+        for s in range(T - 1, -1, -1):
+            t = order[s]
+            dh = dh + (grad_out[t] if valid is None else grad_out[t] * valid[s][:, None])
+            dc_prev = np.empty((B, H), hx.dtype)
+            cell(act[s], c[s], tanh_c[s], dh, dc, dgates[s], dc_prev)
+            norms_h[t] = _norm(dh)
+            norms_c[t] = _norm(dc + dh * act[s, :, 3 * H:] * (1 - tanh_c[s] * tanh_c[s]))
+            if valid is not None:   # finished sequences: no gates, the state's gradient passes
+                done = ~valid[s]
+                dgates[s][done], dc_prev[done] = 0, dc[done]
+            dh_prev = dgates[s] @ w_hh
+            if valid is not None:
+                dh_prev[done] = dh[done]
+            dh, dc = dh_prev, dc_prev
+        self.step_grad_norms = {"h": norms_h, "c": norms_c}
+        dw_t = dgates.reshape(T * B, 4 * H).T @ hx[:T].reshape(T * B, -1)
+        dw_ih, dw_hh, db = _split_weight_grad(dw_t, H, has_bias)
+        grads = (_input_grad(self, dgates, w_ih, order), dh, dc, dw_ih, dw_hh)
+        return grads + ((db, db) if has_bias else ())
+
+
+class GRUSequence(Function):
+    """A GRU layer over T steps (see cells.gru_cell for both formulations).
+
+    forward(x (T, B, I), h0 (B, H), w_ih (3H, I), w_hh (3H, H)[, b_ih, b_hh (3H,)])
+        -> output (T, B, H), h_n (B, H)
+
+    The step's gx = [1 | x_s] [b_ih ; W_ih^T] and gh = [h | 1] [W_hh^T ; b_hh] come from two
+    GEMMs on column ranges of hx (the reset gate needs them apart). reset_after=False (Cho et
+    al.) needs r before the n block's recurrent product, so that block runs as its own GEMM on
+    rh = [r * h | 1] after the r, z gates: n = tanh(gx_n + rh [W_hn^T ; b_hn]).
+    """
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True, reverse=False,
+                lengths=None, layer=0):
+        T, B, I = x.shape
+        H = h0.shape[1]
+        self.fused = {"cell": "GRU", "steps": T, "layer": layer,
+                      "direction": "reverse" if reverse else "forward", "hidden_size": H}
+        hx, order = _stack_operands(x, h0, reverse)
+        valid = _valid(order, lengths)
+        w_h = np.empty((H + 1, 3 * H), x.dtype)            # rows of [h | 1]
+        w_h[:H], w_h[H] = w_hh.T, 0 if b_hh is None else b_hh
+        w_x = np.empty((1 + I, 3 * H), x.dtype)            # rows of [1 | x]
+        w_x[0], w_x[1:] = 0 if b_ih is None else b_ih, w_ih.T
+        act = np.empty((T, B, 3 * H), x.dtype)
+        hs = np.empty((T + 1, B, H), x.dtype)               # states, contiguous for the kernels
+        out = np.empty((T, B, H), x.dtype)
+        gx = np.empty((B, 3 * H), x.dtype)
+        hs[0] = h0
+        if reset_after:
+            gh = np.empty((T, B, 3 * H), x.dtype)
+            cell = backend.impl.gru_cell_forward
+        else:
+            rh = np.empty((T, B, H + 1), x.dtype)
+            rh[:, :, H] = 1
+            gh_rz = np.empty((B, 2 * H), x.dtype)
+        for s in range(T):
+            np.dot(hx[s, :, H:], w_x, out=gx)
+            h, h_new = hs[s], hs[s + 1]
+            if reset_after:
+                np.dot(hx[s, :, :H + 1], w_h, out=gh[s])
+                cell(gx, gh[s], h, act[s], h_new)
+            else:
+                np.dot(hx[s, :, :H + 1], w_h[:, :2 * H], out=gh_rz)
+                rz = act[s, :, :2 * H]
+                rz[...] = backend.sigmoid_forward(gx[:, :2 * H] + gh_rz)
+                np.multiply(rz[:, :H], h, out=rh[s, :, :H])
+                n = act[s, :, 2 * H:]
+                n[...] = backend.tanh_forward(gx[:, 2 * H:] + rh[s] @ w_h[:, 2 * H:])
+                np.add(n, rz[:, H:] * (h - n), out=h_new)  # (1 - z) n + z h
+            if valid is None:
+                out[order[s]] = h_new
+            else:
+                done = ~valid[s]
+                h_new[done] = h[done]
+                np.multiply(h_new, valid[s][:, None], out=out[order[s]])
+            hx[s + 1, :, :H] = h_new
+        self.save_for_backward(hx, hs, w_ih, w_hh, act, gh if reset_after else rh, order, valid,
+                               b_ih is not None, reset_after)
+        return out, hs[T].copy()
+
+    def backward(self, grad_out, grad_h):
+        hx, hs, w_ih, w_hh, act, gh_or_rh, order, valid, has_bias, reset_after = self.saved
+        T, B, H = act.shape[0], act.shape[1], act.shape[2] // 3
+        dgx = np.empty((T, B, 3 * H), hx.dtype)
+        dgh = np.empty((T, B, 3 * H), hx.dtype)
+        dh = grad_h
+        norms_h = [0.0] * T
+        cell = backend.impl.gru_cell_backward
+        for s in range(T - 1, -1, -1):
+            t = order[s]
+            dh = dh + (grad_out[t] if valid is None else grad_out[t] * valid[s][:, None])
+            norms_h[t] = _norm(dh)
+            h = hs[s]
+            dh_prev = np.empty((B, H), hx.dtype)
+            if reset_after:
+                cell(act[s], gh_or_rh[s], h, dh, dgx[s], dgh[s], dh_prev)
+            else:   # dgh's n block is the gradient of rh's product, as dgx's
+                r, z, n = act[s, :, :H], act[s, :, H:2 * H], act[s, :, 2 * H:]
+                dn = dh * (1 - z) * (1 - n * n)
+                drh = dn @ w_hh[2 * H:]
+                dgx[s, :, :H] = dgh[s, :, :H] = drh * h * r * (1 - r)
+                dgx[s, :, H:2 * H] = dgh[s, :, H:2 * H] = dh * (h - n) * z * (1 - z)
+                dgx[s, :, 2 * H:] = dgh[s, :, 2 * H:] = dn
+                np.add(dh * z, drh * r, out=dh_prev)
+            if valid is not None:
+                done = ~valid[s]
+                dgx[s][done], dgh[s][done] = 0, 0
+                dh_prev[done] = dh[done]
+            if reset_after:
+                dh_prev += dgh[s] @ w_hh
+            else:
+                dh_prev += dgh[s, :, :2 * H] @ w_hh[:2 * H]
+            dh = dh_prev
+        self.step_grad_norms = {"h": norms_h}
+        flat = lambda a: a[:T].reshape(T * B, -1)  # noqa: E731
+        dw_x_t = flat(dgx).T @ flat(hx[:, :, H:])           # (3H, 1 + I): [db_ih | dW_ih]
+        if reset_after:
+            dw_h_t = flat(dgh).T @ flat(hx[:, :, :H + 1])   # (3H, H + 1): [dW_hh | db_hh]
+        else:
+            dw_h_t = np.concatenate([flat(dgh[:, :, :2 * H]).T @ flat(hx[:, :, :H + 1]),
+                                     flat(dgh[:, :, 2 * H:]).T @ flat(gh_or_rh)])
+        grads = (_input_grad(self, dgx, w_ih, order), dh,
+                 np.ascontiguousarray(dw_x_t[:, 1:]), np.ascontiguousarray(dw_h_t[:, :H]))
+        return grads + ((dw_x_t[:, 0].copy(), dw_h_t[:, H].copy()) if has_bias else ())
+
+
+class RNNSequence(Function):
+    """An Elman RNN layer over T steps: h_s = tanh(hx[s] [W_hh^T ; b_ih + b_hh ; W_ih^T]) (or relu).
+
+    forward(x (T, B, I), h0 (B, H), w_ih (H, I), w_hh (H, H)[, b_ih, b_hh (H,)])
+        -> output (T, B, H), h_n (B, H)
+    """
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
+                reverse=False, lengths=None, layer=0):
+        T, B, _ = x.shape
+        H = h0.shape[1]
+        self.fused = {"cell": "RNN", "steps": T, "layer": layer,
+                      "direction": "reverse" if reverse else "forward", "hidden_size": H}
+        hx, order = _stack_operands(x, h0, reverse)
+        w = _stack_weights(w_ih, w_hh, None if b_ih is None else b_ih + b_hh)
+        valid = _valid(order, lengths)
+        relu = nonlinearity == "relu"
+        hs = np.empty((T + 1, B, H), x.dtype)   # hs[s + 1]: the cell's output at step s
+        out = np.empty((T, B, H), x.dtype)
+        pre = np.empty((B, H), x.dtype)
+        cell = backend.impl.rnn_cell_forward
+        for s in range(T):
+            np.dot(hx[s], w, out=pre)
+            cell(pre, hs[s + 1], relu)
+            if valid is None:
+                out[order[s]] = hs[s + 1]
+                hx[s + 1, :, :H] = hs[s + 1]
+            else:
+                np.multiply(hs[s + 1], valid[s][:, None], out=out[order[s]])
+                hx[s + 1, :, :H] = np.where(valid[s][:, None], hs[s + 1], hx[s, :, :H])
+        self.save_for_backward(hx, hs, w_ih, w_hh, order, valid, relu, b_ih is not None)
+        return out, hx[T, :, :H].copy()
+
+    def backward(self, grad_out, grad_h):
+        hx, hs, w_ih, w_hh, order, valid, relu, has_bias = self.saved
+        T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+        dpre = np.empty((T, B, H), hx.dtype)
+        dh = grad_h
+        norms_h = [0.0] * T
+        cell = backend.impl.rnn_cell_backward
+        for s in range(T - 1, -1, -1):
+            t = order[s]
+            dh = dh + (grad_out[t] if valid is None else grad_out[t] * valid[s][:, None])
+            norms_h[t] = _norm(dh)
+            cell(hs[s + 1], dh, dpre[s], relu)
+            if valid is None:
+                dh = dpre[s] @ w_hh
+            else:
+                done = ~valid[s]
+                dpre[s][done] = 0
+                dh = np.where(done[:, None], dh, dpre[s] @ w_hh)
+        self.step_grad_norms = {"h": norms_h}
+        dw_t = dpre.reshape(T * B, H).T @ hx[:T].reshape(T * B, -1)
+        dw_ih, dw_hh, db = _split_weight_grad(dw_t, H, has_bias)
+        grads = (_input_grad(self, dpre, w_ih, order), dh, dw_ih, dw_hh)
+        return grads + ((db, db) if has_bias else ())
+
+
+SEQUENCES = {"LSTM": LSTMSequence, "GRU": GRUSequence, "RNN": RNNSequence}
+
+
+def fused_direction(mode, x, state, params, *, reverse=False, lengths=None, layer=0, **options):
+    """One layer, one direction of an RNN/LSTM/GRU as one node: x (T, B, I), state [h0 (, c0)],
+    params (w_ih, w_hh, b_ih, b_hh) with None biases -> output (T, B, H), [h_n (, c_n)]."""
+    w_ih, w_hh, b_ih, b_hh = params
+    weights = (w_ih, w_hh) if b_ih is None else params
+    out, *last = SEQUENCES[mode].apply(x, *state, *weights, reverse=reverse, lengths=lengths,
+                                       layer=layer, **options)
+    return out, last
+
+
+def fused_cell(mode, x, state, params, **options):
+    """One step of a cell as one node: x (B, I), state [h (, c)] -> [h' (, c')]."""
+    return fused_direction(mode, x.unsqueeze(0), state, params, **options)[1]
