@@ -13,6 +13,8 @@ QUICK_ARGS = {
     "02_seed_lstm_classification.py": (["--epochs", "2", "--samples", "50"], "epoch   2  loss"),
     "03_autodiff_by_hand.py": ([], "the tape agrees with the chain rule by hand"),
     "04_tensors_and_broadcasting.py": ([], "every gradient has its input's shape"),
+    "05_gradcheck.py": ([], "gradcheck caught the wrong backward"),
+    "06_lstm_gru_from_primitives.py": (["--seq-len", "4"], "match nn.GRU"),
 }
 
 
