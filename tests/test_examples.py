@@ -15,6 +15,7 @@ QUICK_ARGS = {
     "04_tensors_and_broadcasting.py": ([], "every gradient has its input's shape"),
     "05_gradcheck.py": ([], "gradcheck caught the wrong backward"),
     "06_lstm_gru_from_primitives.py": (["--seq-len", "4"], "match nn.GRU"),
+    "07_bptt_and_truncated_bptt.py": (["--quick"], "final loss"),
 }
 
 
