@@ -102,8 +102,9 @@ def _layer_loss(lib, layer, a, mode):
     return (out, *finals), [x, *states]
 
 
-def run(lib_name, kind, name, weights=None):
-    """Outputs, input gradients, parameter gradients (and the weights used) for one case."""
+def run(lib_name, kind, name, weights=None, fused=None):
+    """Outputs, input gradients, parameter gradients (and the weights used) for one case;
+    `fused` (ours only) picks the fused or composed path, None the module's default."""
     if lib_name == "torch":
         import torch
         lib, nn = torch, torch.nn
@@ -113,6 +114,8 @@ def run(lib_name, kind, name, weights=None):
         nn = lib.nn
     mode, kw = (CELLS[name] if kind == "cell" else LAYERS[name][:2])
     kwargs = dict(kw) if lib_name == "torch" else dict(kw, dtype="float64")
+    if fused is not None:
+        kwargs["fused"] = fused
     module = getattr(nn, mode)(I, H, **kwargs)
     if lib_name == "torch":
         module = module.double()

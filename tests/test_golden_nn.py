@@ -1,4 +1,4 @@
-"""Cells, unrolled layers and optimizers against PyTorch, to 1e-10 in float64.
+"""Cells, unrolled layers (composed and fused) and optimizers against PyTorch, to 1e-10 in float64.
 
 Fixtures come from `python tests/golden_nn.py`; PyTorch's own weights are loaded into our
 modules by name (a converted PyTorch state_dict loads directly). The live comparison runs when
@@ -38,14 +38,16 @@ def weights_of(name, stored):
     return {k[len(prefix):]: v for k, v in stored.items() if k.startswith(prefix)}
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["composed", "fused"])
 @pytest.mark.parametrize("name", CELLS)
-def test_cell_matches_pytorch(name, stored):
-    compare(name, run("ours", "cell", name, weights_of(name, stored)), stored)
+def test_cell_matches_pytorch(name, fused, stored):
+    compare(name, run("ours", "cell", name, weights_of(name, stored), fused), stored)
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["composed", "fused"])
 @pytest.mark.parametrize("name", LAYERS)
-def test_layer_matches_pytorch(name, stored):
-    compare(name, run("ours", "layer", name, weights_of(name, stored)), stored)
+def test_layer_matches_pytorch(name, fused, stored):
+    compare(name, run("ours", "layer", name, weights_of(name, stored), fused), stored)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -54,10 +56,11 @@ def test_optimizer_steps_match_pytorch(name, stored):
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch not installed")
+@pytest.mark.parametrize("fused", [False, True], ids=["composed", "fused"])
 @pytest.mark.parametrize("kind,name", [("cell", n) for n in CELLS] + [("layer", n) for n in LAYERS])
-def test_live_against_pytorch(kind, name):
+def test_live_against_pytorch(kind, name, fused):
     theirs = run("torch", kind, name)
-    ours = run("ours", kind, name, theirs["weights"])
+    ours = run("ours", kind, name, theirs["weights"], fused)
     for a, b in zip(ours["outputs"] + ours["input_grads"], theirs["outputs"] + theirs["input_grads"]):
         np.testing.assert_allclose(a, b, **TOL)
     for n, g in ours["param_grads"].items():

@@ -1,0 +1,188 @@
+"""Training-step time and peak memory of RNN/LSTM/GRU layers, beside PyTorch CPU.
+
+Two workloads, each for LSTM, GRU and RNN, float32, one training step = forward, backward,
+Adam step (median over --steps steps after one warm-up step):
+    seed    1,000 sequences of length 50, 1 feature, hidden 64, linear head on the last
+            output to 2 classes, cross-entropy, full batch
+    charlm  batch 32, 64 steps, one-hot input of 65 symbols, hidden 256, linear head to 65
+            classes at every step
+Variants: ours fused (the default layers), ours composed (fused=False: cells from primitives),
+PyTorch nn.LSTM/GRU/RNN, a PyTorch LSTMCell/GRUCell/RNNCell loop and a PyTorch loop of the
+cell written from primitives (what our composed path does). Each variant runs in its own
+process; peak memory is the growth of the resident set (VmHWM, reset after setup) over the
+resident size before the first step.
+
+    python benchmarks/rnn.py                      # the whole table (a few minutes)
+    python benchmarks/rnn.py --workload seed --cell LSTM --variant fused   # one row
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from common import machine
+
+WORKLOADS = {   # T, B, input size, hidden, classes, one-hot input, head at every step
+    "seed": dict(T=50, B=1000, I=1, H=64, C=2, one_hot=False, every_step=False),
+    "charlm": dict(T=64, B=32, I=65, H=256, C=65, one_hot=True, every_step=True),
+}
+CELLS = ("LSTM", "GRU", "RNN")
+OURS = ("fused", "composed")
+TORCH = ("torch", "torch_cell", "torch_primitives")
+
+
+def data(w, seed=0):
+    rng = np.random.default_rng(seed)
+    T, B, I, C = w["T"], w["B"], w["I"], w["C"]
+    if w["one_hot"]:
+        symbols = rng.integers(0, I, (T + 1, B))
+        x = np.eye(I, dtype=np.float32)[symbols[:-1]]
+        y = symbols[1:].reshape(-1)
+    else:
+        x = rng.standard_normal((T, B, I)).astype(np.float32)
+        y = (x.sum(axis=(0, 2)) > 0).astype(np.int64)
+    return x, y[:T * B] if w["every_step"] else y[:B] % C
+
+
+def ours_step(cell, w, variant):
+    import tinygrad_seq as ts
+    from tinygrad_seq import nn
+    ts.manual_seed(0)
+    rnn = getattr(nn, cell)(w["I"], w["H"], fused=variant == "fused")
+    head = nn.Linear(w["H"], w["C"])
+    opt = ts.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-3)
+    x_np, y_np = data(w)
+    x, y = ts.Tensor(x_np), ts.Tensor(y_np)
+
+    def step():
+        opt.zero_grad()
+        out, _ = rnn(x)
+        feats = out.reshape(-1, w["H"]) if w["every_step"] else out[-1]
+        loss = ts.cross_entropy(head(feats), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def torch_step(cell, w, variant):
+    import torch
+    torch.manual_seed(0)
+    H = w["H"]
+    layer = getattr(torch.nn, cell)(w["I"], H)
+    head = torch.nn.Linear(H, w["C"])
+    opt = torch.optim.Adam(list(layer.parameters()) + list(head.parameters()), lr=1e-3)
+    x_np, y_np = data(w)
+    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    w_ih, w_hh, b_ih, b_hh = layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, \
+        layer.bias_hh_l0
+    cell_module = getattr(torch.nn, cell + "Cell")(w["I"], H)
+    if variant == "torch_cell":
+        opt = torch.optim.Adam(list(cell_module.parameters()) + list(head.parameters()), lr=1e-3)
+
+    def primitives(x_t, state):
+        if cell == "LSTM":
+            i, f, g, o = (x_t @ w_ih.T + b_ih + state[0] @ w_hh.T + b_hh).chunk(4, 1)
+            c = f.sigmoid() * state[1] + i.sigmoid() * g.tanh()
+            return o.sigmoid() * c.tanh(), c
+        if cell == "GRU":
+            xr, xz, xn = (x_t @ w_ih.T + b_ih).chunk(3, 1)
+            hr, hz, hn = (state[0] @ w_hh.T + b_hh).chunk(3, 1)
+            r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
+            n = (xn + r * hn).tanh()
+            return ((1 - z) * n + z * state[0],)
+        return ((x_t @ w_ih.T + b_ih + state[0] @ w_hh.T + b_hh).tanh(),)
+
+    def run_loop(step_fn):
+        B = x.shape[1]
+        state = (torch.zeros(B, H), torch.zeros(B, H)) if cell == "LSTM" else (torch.zeros(B, H),)
+        outs = []
+        for t in range(x.shape[0]):
+            state = step_fn(x[t], state)
+            outs.append(state[0])
+        return torch.stack(outs)
+
+    def cell_fn(x_t, state):
+        new = cell_module(x_t, state if cell == "LSTM" else state[0])
+        return new if cell == "LSTM" else (new,)
+
+    def step():
+        opt.zero_grad()
+        if variant == "torch":
+            out, _ = layer(x)
+        else:
+            out = run_loop(cell_fn if variant == "torch_cell" else primitives)
+        feats = out.reshape(-1, H) if w["every_step"] else out[-1]
+        loss = torch.nn.functional.cross_entropy(head(feats), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def _rss_mb(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
+
+
+def measure(workload, cell, variant, steps):
+    """One row in this process: {"ms": median ms per step, "mb": peak memory growth in MB}."""
+    w = WORKLOADS[workload]
+    step = (ours_step if variant in OURS else torch_step)(cell, w, variant)
+    with open("/proc/self/clear_refs", "w") as f:   # reset the peak resident set (VmHWM)
+        f.write("5")
+    base = _rss_mb("VmRSS")
+    step()   # warm-up: kernels compile (or load from numba's cache), buffers are allocated
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return {"ms": 1e3 * float(np.median(times)), "mb": _rss_mb("VmHWM") - base}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workload", choices=WORKLOADS, nargs="+", default=list(WORKLOADS))
+    parser.add_argument("--cell", choices=CELLS, nargs="+", default=list(CELLS))
+    parser.add_argument("--variant", choices=OURS + TORCH, nargs="+")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--json", action="store_true", help="print one row as JSON (internal)")
+    args = parser.parse_args()
+    if args.json:
+        print(json.dumps(measure(args.workload[0], args.cell[0], args.variant[0], args.steps)))
+        return
+    try:
+        import torch
+        variants = args.variant or OURS + TORCH
+        versions = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    except ImportError:
+        variants, versions = args.variant or OURS, "PyTorch not installed"
+    print(f"{machine()}; numpy {np.__version__}; {versions}; float32, ms per training step "
+          f"(median of {args.steps}), peak memory growth in MB\n")
+    print("| workload | cell | " + " | ".join(variants) + " | fused / best torch | "
+          "composed / torch_primitives |")
+    print("|---" * (len(variants) + 4) + "|")
+    here = os.path.dirname(os.path.abspath(__file__))
+    for workload in args.workload:
+        for cell in args.cell:
+            rows = {}
+            for variant in variants:
+                cmd = [sys.executable, os.path.join(here, "rnn.py"), "--json", "--workload",
+                       workload, "--cell", cell, "--variant", variant, "--steps", str(args.steps)]
+                rows[variant] = json.loads(subprocess.run(cmd, check=True, capture_output=True,
+                                                          text=True).stdout)
+            best = min((rows[v]["ms"] for v in TORCH if v in rows), default=None)
+            fused = f"{rows['fused']['ms'] / best:.2f}" if best and "fused" in rows else "-"
+            composed = (f"{rows['composed']['ms'] / rows['torch_primitives']['ms']:.2f}"
+                        if "composed" in rows and "torch_primitives" in rows else "-")
+            cells = " | ".join(f"{rows[v]['ms']:.1f} ms, {rows[v]['mb']:.0f} MB" for v in variants)
+            print(f"| {workload} | {cell} | {cells} | {fused} | {composed} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

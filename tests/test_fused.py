@@ -1,0 +1,188 @@
+"""Fused layers and cells (nn/fused.py) give the composed path's numbers, and their nodes carry
+what the renderer reads: scope tags, `fused`, per-step gradient norms."""
+import itertools
+
+import numpy as np
+import pytest
+
+import tinygrad_seq as ts
+from tinygrad_seq import nn
+
+T, B, I, H = 5, 3, 2, 4
+MODES = {"LSTM": ("LSTM", {}), "GRU": ("GRU", {}), "GRU_cho": ("GRU", {"reset_after": False}),
+         "RNN": ("RNN", {}), "RNN_relu": ("RNN", {"nonlinearity": "relu"})}
+OPTIONS = [dict(num_layers=L, bidirectional=bi, batch_first=bf, bias=bias, h0=h0, lengths=lens)
+           for L, bi, bf, bias, h0, lens in itertools.product(
+               [1, 2], [False, True], [False, True], [True, False], [False, True], [False, True])]
+TOL = {"float64": dict(rtol=1e-10, atol=1e-10), "float32": dict(rtol=1e-4, atol=1e-4)}
+
+
+def run_layer(mode, fused, dtype, num_layers=1, bidirectional=False, batch_first=False,
+              bias=True, h0=False, lengths=False, dropout=0.0):
+    """Outputs, final states and every gradient of a weighted sum of them."""
+    cls, kw = MODES[mode]
+    ts.manual_seed(1)
+    layer = getattr(nn, cls)(I, H, num_layers=num_layers, bidirectional=bidirectional,
+                             batch_first=batch_first, bias=bias, dropout=dropout, dtype=dtype,
+                             fused=fused, **kw)
+    ts.manual_seed(2)   # the same dropout masks on both paths
+    rng = np.random.default_rng(0)
+    D = 2 if bidirectional else 1
+    x = ts.Tensor(rng.standard_normal((B, T, I) if batch_first else (T, B, I)).astype(dtype),
+                  requires_grad=True)
+    states = [ts.Tensor(rng.standard_normal((num_layers * D, B, H)).astype(dtype),
+                        requires_grad=True) for _ in range(2 if cls == "LSTM" else 1)]
+    hx = None if not h0 else tuple(states) if cls == "LSTM" else states[0]
+    out, h = layer(x, hx, lengths=np.array([5, 2, 3]) if lengths else None)
+    finals = h if cls == "LSTM" else (h,)
+    loss = (out * ts.Tensor(rng.standard_normal(out.shape).astype(dtype))).sum()
+    for s in finals:
+        loss = loss + (s * ts.Tensor(rng.standard_normal(s.shape).astype(dtype))).sum()
+    loss.backward()
+    grads = [x.grad] + ([s.grad for s in states] if h0 else [])
+    return [out, *finals, *grads, *(p.grad for p in layer.parameters())]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("mode", MODES)
+def test_fused_layer_equals_composed_for_every_option(mode, dtype):
+    for opt in OPTIONS:
+        composed, fused = run_layer(mode, False, dtype, **opt), run_layer(mode, True, dtype, **opt)
+        assert len(composed) == len(fused)
+        for k, (a, b) in enumerate(zip(composed, fused)):
+            assert a.dtype == b.dtype
+            np.testing.assert_allclose(b.data, a.data, **TOL[dtype], err_msg=f"{opt} #{k}")
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_fused_dropout_between_layers_equals_composed(mode):
+    composed = run_layer(mode, False, "float64", num_layers=3, dropout=0.5)
+    fused = run_layer(mode, True, "float64", num_layers=3, dropout=0.5)
+    for a, b in zip(composed, fused):
+        np.testing.assert_allclose(b.data, a.data, **TOL["float64"])
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU_cho", "RNN"])
+def test_fused_layer_gradcheck(mode, rng):
+    cls, kw = MODES[mode]
+    ts.manual_seed(0)
+    layer = getattr(nn, cls)(I, H, bidirectional=True, dtype="float64", **kw)
+    x = ts.Tensor(rng.standard_normal((T, B, I)), requires_grad=True)
+    lengths = np.array([5, 2, 3])
+
+    def fn(x, *params):
+        out, h = layer(x, lengths=lengths)
+        return ts.cat([t.reshape(-1) for t in (out, *(h if cls == "LSTM" else (h,)))])
+    assert ts.gradcheck(fn, x, *layer.parameters())
+
+
+def test_fused_lengths_zero_outputs_and_take_last_valid_state(rng):
+    lengths = np.array([5, 2, 3])
+    lstm = nn.LSTM(I, H, bidirectional=True, dtype="float64")
+    x = rng.standard_normal((T, B, I))
+    out, (h, c) = lstm(ts.Tensor(x), lengths=lengths)
+    for b, n in enumerate(lengths):
+        assert np.all(out.data[n:, b] == 0)
+        alone_out, (alone_h, alone_c) = lstm(ts.Tensor(x[:n, b:b + 1]))
+        np.testing.assert_allclose(out.data[:n, b], alone_out.data[:, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(h.data[:, b], alone_h.data[:, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(c.data[:, b], alone_c.data[:, 0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("cell,kw", [
+    (nn.LSTMCell, {}), (nn.LSTMCell, {"bias": False}), (nn.GRUCell, {}),
+    (nn.GRUCell, {"reset_after": False}), (nn.RNNCell, {}), (nn.RNNCell, {"nonlinearity": "relu"})])
+def test_fused_cell_equals_composed(cell, kw, dtype):
+    results = []
+    for fused in (False, True):
+        ts.manual_seed(0)
+        module = cell(I, H, dtype=dtype, fused=fused, **kw)
+        rng = np.random.default_rng(0)
+        x = ts.Tensor(rng.standard_normal((B, I)).astype(dtype), requires_grad=True)
+        states = [ts.Tensor(rng.standard_normal((B, H)).astype(dtype), requires_grad=True)
+                  for _ in range(2 if cell is nn.LSTMCell else 1)]
+        with ts.Tape() as tape:
+            new = module(x, tuple(states) if cell is nn.LSTMCell else states[0])
+        new = new if cell is nn.LSTMCell else (new,)
+        sum((s * (k + 2)).sum() for k, s in enumerate(new)).backward()
+        results.append([*new, x.grad, *(s.grad for s in states),
+                        *(p.grad for p in module.parameters())])
+    assert sum(getattr(n, "fused", None) is not None for n in tape) == 1   # one node per step
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b.data, a.data, **TOL[dtype])
+
+
+def test_fused_cell_unbatched():
+    h, c = nn.LSTMCell(3, 5, fused=True)(ts.randn(3))
+    assert h.shape == (5,) and c.shape == (5,)
+
+
+def test_one_node_per_layer_and_direction_with_scope_and_renderer_info():
+    lstm = nn.LSTM(I, H, num_layers=2, bidirectional=True)
+    model = nn.Sequential(lstm)
+    with ts.Tape() as tape:
+        out, _ = model(ts.randn(T, B, I))
+    fused = [n for n in tape if getattr(n, "fused", None) is not None]
+    assert [(n.fused["layer"], n.fused["direction"]) for n in fused] == [
+        (0, "forward"), (0, "reverse"), (1, "forward"), (1, "reverse")]
+    for n in fused:
+        assert n.fused == {"cell": "LSTM", "steps": T, "layer": n.fused["layer"],
+                           "direction": n.fused["direction"], "hidden_size": H}
+        suffix = "_reverse" if n.fused["direction"] == "reverse" else ""
+        assert n.scope.path == f"0.l{n.fused['layer']}{suffix}"
+        assert n.scope.tags == {"layer": n.fused["layer"], "cell": "LSTM",
+                                "direction": n.fused["direction"]}
+
+
+@pytest.mark.parametrize("mode,reverse", [("LSTM", False), ("LSTM", True), ("GRU", True),
+                                          ("RNN", False)])
+def test_step_grad_norms_equal_the_composed_graphs_state_gradients(mode, reverse, rng):
+    """step_grad_norms["h"][t] (["c"][t]) is the norm the composed graph keeps on step t's h_t
+    (c_t) node."""
+    x = rng.standard_normal((T, B, I))
+    weights = rng.standard_normal((T, B, 2 * H if reverse else H))
+    norms = {}
+    for fused in (False, True):
+        ts.manual_seed(0)
+        layer = getattr(nn, mode)(I, H, bidirectional=reverse, dtype="float64", fused=fused)
+        with ts.Tape() as tape:
+            out, _ = layer(ts.Tensor(x))
+            (out * ts.Tensor(weights)).sum().backward()
+        direction = "reverse" if reverse else "forward"
+        if fused:
+            (node,) = [n for n in tape if getattr(n, "fused", None) is not None
+                       and n.fused["direction"] == direction]
+            norms[fused] = node.step_grad_norms
+        else:
+            norms[fused] = {}
+            for n in tape:
+                name = (n.names or {}).get(0)
+                if name in ("h_t", "c_t") and n.scope.tags["direction"] == direction:
+                    norms[fused].setdefault(name[0], [0.0] * T)[n.scope.step] = n.grad_norms[0]
+    assert norms[True].keys() == norms[False].keys() == ({"h", "c"} if mode == "LSTM" else {"h"})
+    for key in norms[True]:
+        np.testing.assert_allclose(norms[True][key], norms[False][key], rtol=1e-10)
+
+
+def test_training_loss_curve_matches_composed():
+    """A few Adam steps of a small seed-like task: the same loss curve in float32."""
+    rng = np.random.default_rng(0)
+    x = ts.Tensor(rng.standard_normal((20, 64, 1)).astype(np.float32))
+    y = ts.Tensor((x.data.sum(axis=(0, 2)) > 0).astype(np.int64))
+    curves = []
+    for fused in (False, True):
+        ts.manual_seed(0)
+        lstm, head = nn.LSTM(1, 16, fused=fused), nn.Linear(16, 2)
+        opt = ts.optim.Adam(list(lstm.parameters()) + list(head.parameters()), lr=0.01)
+        losses = []
+        for _ in range(8):
+            opt.zero_grad()
+            out, _ = lstm(x)
+            loss = ts.cross_entropy(head(out[-1]), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        curves.append(losses)
+    assert curves[0][-1] < curves[0][0]
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-5)
