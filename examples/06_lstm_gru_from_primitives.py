@@ -2,9 +2,10 @@
 
 What it teaches: a gated cell is a handful of affine maps, sigmoids, tanh and element-wise
 products; how PyTorch-style layers store the gates (weight_ih stacks the input weights of every
-gate: i, f, g, o for the LSTM, where g is the seed's candidate c; r, z, n for the GRU); the two bias vectors of a PyTorch layer add
-up to the seed tutorial's single b. The cells below use the seed's notation, W for input weights
-and U for recurrent ones (the seed writes W for both), with two corrections to the seed's GRU:
+gate: i, f, g, o for the LSTM, where g is the seed's candidate c; r, z, n for the GRU); the two
+bias vectors of a PyTorch layer add up to the seed tutorial's single b. The cells below use the
+seed's notation, W for input weights and U for recurrent ones (the seed writes W for both),
+with two corrections to the seed's GRU:
 
   * the reset gate scales the previous state, not the input:
         h~_t = tanh(W_h x_t + U_h (r_t * h_{t-1}) + b_h)       (Cho et al. 2014)

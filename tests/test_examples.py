@@ -16,6 +16,9 @@ QUICK_ARGS = {
     "05_gradcheck.py": ([], "gradcheck caught the wrong backward"),
     "06_lstm_gru_from_primitives.py": (["--seq-len", "4"], "match nn.GRU"),
     "07_bptt_and_truncated_bptt.py": (["--quick"], "final loss"),
+    "08_vanishing_gradients.py": (["--quick", "--out", "{out}"], "pictures in"),
+    "09_char_language_model.py": (["--quick", "--out", "{out}"],
+                                  "sample from the reloaded model is identical: True"),
 }
 
 

@@ -187,8 +187,9 @@ def copy_memory(n, length, rng, num_symbols=8, copy_len=10):
 def sequence_classification(n, length, rng):
     """The seed tutorial's setup (sequences of uniform numbers in [0, 1), two classes) with a
     label that can be learned: 1 when the first half of the sequence sums to more than the
-    second half (the middle step of an odd length counts for neither). The network must keep a running difference over the whole sequence; classes
-    are balanced, so chance is 50% accuracy and a cross-entropy of ln 2 = 0.693.
+    second half (the middle step of an odd length counts for neither). The network must keep
+    a running difference over the whole sequence; classes are balanced, so chance is 50%
+    accuracy and a cross-entropy of ln 2 = 0.693.
 
     Returns x float32 (length, n, 1) and y int64 (n,).
     """
