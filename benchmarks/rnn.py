@@ -14,6 +14,11 @@ resident size before the first step.
 
     python benchmarks/rnn.py                      # the whole table (a few minutes)
     python benchmarks/rnn.py --workload seed --cell LSTM --variant fused   # one row
+    python benchmarks/rnn.py --threads 1          # BLAS and PyTorch on one thread each
+
+--threads sets OPENBLAS_NUM_THREADS/OMP_NUM_THREADS and torch.set_num_threads for every row
+(default: each library's own default, 2 on the 2-core machine). On a machine shared with other
+work, one thread is often faster for both libraries: idle BLAS threads spin for the next call.
 """
 import argparse
 import json
@@ -72,6 +77,8 @@ def ours_step(cell, w, variant):
 def torch_step(cell, w, variant):
     import torch
     torch.manual_seed(0)
+    if "OMP_NUM_THREADS" in os.environ:
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     H = w["H"]
     layer = getattr(torch.nn, cell)(w["I"], H)
     head = torch.nn.Linear(H, w["C"])
@@ -151,15 +158,19 @@ def main():
     parser.add_argument("--cell", choices=CELLS, nargs="+", default=list(CELLS))
     parser.add_argument("--variant", choices=OURS + TORCH, nargs="+")
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--threads", type=int, help="BLAS and PyTorch threads per row")
     parser.add_argument("--json", action="store_true", help="print one row as JSON (internal)")
     args = parser.parse_args()
     if args.json:
         print(json.dumps(measure(args.workload[0], args.cell[0], args.variant[0], args.steps)))
         return
+    env = dict(os.environ)
+    if args.threads:
+        env.update(OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
     try:
         import torch
         variants = args.variant or OURS + TORCH
-        versions = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+        versions = f"torch {torch.__version__}, {args.threads or torch.get_num_threads()} threads"
     except ImportError:
         variants, versions = args.variant or OURS, "PyTorch not installed"
     print(f"{machine()}; numpy {np.__version__}; {versions}; float32, ms per training step "
@@ -174,8 +185,8 @@ def main():
             for variant in variants:
                 cmd = [sys.executable, os.path.join(here, "rnn.py"), "--json", "--workload",
                        workload, "--cell", cell, "--variant", variant, "--steps", str(args.steps)]
-                rows[variant] = json.loads(subprocess.run(cmd, check=True, capture_output=True,
-                                                          text=True).stdout)
+                rows[variant] = json.loads(subprocess.run(
+                    cmd, check=True, capture_output=True, text=True, env=env).stdout)
             best = min((rows[v]["ms"] for v in TORCH if v in rows), default=None)
             fused = f"{rows['fused']['ms'] / best:.2f}" if best and "fused" in rows else "-"
             composed = (f"{rows['composed']['ms'] / rows['torch_primitives']['ms']:.2f}"

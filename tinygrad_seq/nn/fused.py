@@ -25,6 +25,7 @@ After backward each node keeps `step_grad_norms`: {"h": [||dL/dh_t|| for t in ra
 time step; `fused` says which composed graph the node stands for. Both are for pictures.
 """
 import math
+import sys
 
 import numpy as np
 
@@ -32,12 +33,35 @@ from ..autograd import Function
 from ..kernels import backend
 
 
+_POOL = {}          # (shape, dtype) -> workspace arrays, reused when nothing else holds them
+_POOL_DEPTH = 8     # at most this many per shape (live nodes of one shape at once)
+
+
+def _workspace(shape, dtype):
+    """An uninitialised array for a whole sequence's gates, states or gradients.
+
+    Fresh arrays of tens of MB cost more in page faults (first touch of new memory) than the
+    cell kernels that fill them, every training step; so arrays are kept here and handed out
+    again once no node holds them any more (after backward frees its saved buffers). The
+    reference count says who holds one: the pool's list, the loop variable and getrefcount's
+    own argument make 3.
+    """
+    arrays = _POOL.setdefault((shape, np.dtype(dtype)), [])
+    for a in arrays:
+        if sys.getrefcount(a) == 3:
+            return a
+    a = np.empty(shape, dtype)
+    if len(arrays) < _POOL_DEPTH:
+        arrays.append(a)
+    return a
+
+
 def _stack_operands(x, h0, reverse):
     """hx (T + 1, B, H + 1 + I): row block s = [h_{s-1} | 1 | x at step s]; h_{-1} = h0 filled,
     the states of later steps filled by the loop. Also `order` (time of step s)."""
     T, B, I = x.shape
     H = h0.shape[1]
-    hx = np.empty((T + 1, B, H + 1 + I), x.dtype)
+    hx = _workspace((T + 1, B, H + 1 + I), x.dtype)
     hx[0, :, :H] = h0
     hx[:, :, H] = 1
     hx[:T, :, H + 1:] = x[::-1] if reverse else x
@@ -98,9 +122,9 @@ class LSTMSequence(Function):
         hx, order = _stack_operands(x, h0, reverse)
         w = _stack_weights(w_ih, w_hh, bias)
         valid = _valid(order, lengths)
-        act = np.empty((T, B, 4 * H), x.dtype)
-        c = np.empty((T + 1, B, H), x.dtype)
-        tanh_c = np.empty((T, B, H), x.dtype)
+        act = _workspace((T, B, 4 * H), x.dtype)
+        c = _workspace((T + 1, B, H), x.dtype)
+        tanh_c = _workspace((T, B, H), x.dtype)
         out = np.empty((T, B, H), x.dtype)
         gates, h = np.empty((B, 4 * H), x.dtype), np.empty((B, H), x.dtype)
         c[0] = c0
@@ -121,7 +145,7 @@ class LSTMSequence(Function):
     def backward(self, grad_out, grad_h, grad_c):
         hx, w_ih, w_hh, act, c, tanh_c, order, valid, has_bias = self.saved
         T, B, H = tanh_c.shape
-        dgates = np.empty((T, B, 4 * H), hx.dtype)
+        dgates = _workspace((T, B, 4 * H), hx.dtype)
         dh, dc = grad_h, grad_c
         norms_h, norms_c = [0.0] * T, [0.0] * T
         cell = backend.impl.lstm_cell_backward
@@ -170,16 +194,16 @@ class GRUSequence(Function):
         w_h[:H], w_h[H] = w_hh.T, 0 if b_hh is None else b_hh
         w_x = np.empty((1 + I, 3 * H), x.dtype)            # rows of [1 | x]
         w_x[0], w_x[1:] = 0 if b_ih is None else b_ih, w_ih.T
-        act = np.empty((T, B, 3 * H), x.dtype)
-        hs = np.empty((T + 1, B, H), x.dtype)               # states, contiguous for the kernels
+        act = _workspace((T, B, 3 * H), x.dtype)
+        hs = _workspace((T + 1, B, H), x.dtype)     # states, contiguous for the kernels
         out = np.empty((T, B, H), x.dtype)
         gx = np.empty((B, 3 * H), x.dtype)
         hs[0] = h0
         if reset_after:
-            gh = np.empty((T, B, 3 * H), x.dtype)
+            gh = _workspace((T, B, 3 * H), x.dtype)
             cell = backend.impl.gru_cell_forward
         else:
-            rh = np.empty((T, B, H + 1), x.dtype)
+            rh = _workspace((T, B, H + 1), x.dtype)
             rh[:, :, H] = 1
             gh_rz = np.empty((B, 2 * H), x.dtype)
         for s in range(T):
@@ -210,8 +234,8 @@ class GRUSequence(Function):
     def backward(self, grad_out, grad_h):
         hx, hs, w_ih, w_hh, act, gh_or_rh, order, valid, has_bias, reset_after = self.saved
         T, B, H = act.shape[0], act.shape[1], act.shape[2] // 3
-        dgx = np.empty((T, B, 3 * H), hx.dtype)
-        dgh = np.empty((T, B, 3 * H), hx.dtype)
+        dgx = _workspace((T, B, 3 * H), hx.dtype)
+        dgh = _workspace((T, B, 3 * H), hx.dtype)
         dh = grad_h
         norms_h = [0.0] * T
         cell = backend.impl.gru_cell_backward
@@ -270,7 +294,7 @@ class RNNSequence(Function):
         w = _stack_weights(w_ih, w_hh, None if b_ih is None else b_ih + b_hh)
         valid = _valid(order, lengths)
         relu = nonlinearity == "relu"
-        hs = np.empty((T + 1, B, H), x.dtype)   # hs[s + 1]: the cell's output at step s
+        hs = _workspace((T + 1, B, H), x.dtype)   # hs[s + 1]: the cell's output at step s
         out = np.empty((T, B, H), x.dtype)
         pre = np.empty((B, H), x.dtype)
         cell = backend.impl.rnn_cell_forward
@@ -289,7 +313,7 @@ class RNNSequence(Function):
     def backward(self, grad_out, grad_h):
         hx, hs, w_ih, w_hh, order, valid, relu, has_bias = self.saved
         T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-        dpre = np.empty((T, B, H), hx.dtype)
+        dpre = _workspace((T, B, H), hx.dtype)
         dh = grad_h
         norms_h = [0.0] * T
         cell = backend.impl.rnn_cell_backward
