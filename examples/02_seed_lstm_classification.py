@@ -13,9 +13,16 @@ The data must be (batch=1000, seq_len=50, features=1), as below.
 
 About the labels: the seed draws them at random, so there is nothing to learn: the loss falls
 to ln 2 = 0.693 (always answering 50/50) and no further. That is the right answer here, and a
-useful baseline to recognise; examples with learnable tasks follow.
+useful baseline to recognise. `--labels learnable` keeps the seed's data but labels a sequence 1
+when its mean exceeds 0.5 (data.sequence_classification): no single step decides, the LSTM has
+to accumulate over all 50. Full-batch steps are few and slow to learn from; minibatches help:
+
+    python examples/02_seed_lstm_classification.py --labels learnable --batch-size 64 --lr 0.003
+
+reaches 80-95% held-out accuracy within 10 epochs (noisy from epoch to epoch).
 
     python examples/02_seed_lstm_classification.py [--epochs N] [--samples N]
+        [--labels random|learnable] [--batch-size N] [--lr LR]
 """
 import argparse
 
@@ -23,6 +30,7 @@ import numpy as np
 
 import tinygrad_seq as ts
 from tinygrad_seq import nn, optim
+from tinygrad_seq.data import sequence_classification
 
 
 class RNNModel(nn.Module):
@@ -40,25 +48,45 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--labels", choices=["random", "learnable"], default="random")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: all samples")
+    parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
 
     ts.manual_seed(42)
     rng = np.random.default_rng(42)
-    data = rng.random((args.samples, 50, 1), dtype=np.float32)     # (batch, seq_len, features)
-    labels = rng.integers(0, 2, size=args.samples)                  # random, as in the seed
-    data, labels = ts.Tensor(data), ts.Tensor(labels)
+    if args.labels == "random":                                     # as in the seed
+        data = rng.random((args.samples, 50, 1), dtype=np.float32)  # (batch, seq_len, features)
+        labels = rng.integers(0, 2, size=args.samples)
+        test_data = test_labels = None
+    else:                   # time-major (50, samples, 1) from data.py, made batch_first here
+        data, labels = sequence_classification(args.samples, 50, rng)
+        test_data, test_labels = sequence_classification(1000, 50, rng)
+        data, test_data = data.transpose(1, 0, 2), ts.Tensor(test_data.transpose(1, 0, 2))
+        test_labels = ts.Tensor(test_labels)
+    batch_size = args.batch_size or args.samples
 
     model = RNNModel()
     criterion = nn.CrossEntropyLoss()
-    optimizer = optim.Adam(model.parameters())                              # lr=1e-3
+    optimizer = optim.Adam(model.parameters(), lr=args.lr)
     for epoch in range(1, args.epochs + 1):
-        optimizer.zero_grad()
-        outputs = model(data)
-        loss = criterion(outputs, labels)
-        loss.backward()
-        optimizer.step()
-        accuracy = (outputs.argmax(dim=1) == labels).data.mean()
-        print(f"epoch {epoch:3d}  loss {loss.item():.4f}  accuracy {accuracy:.3f}")
+        order = rng.permutation(args.samples)
+        correct = 0
+        for start in range(0, args.samples, batch_size):
+            batch = order[start:start + batch_size]
+            x, y = ts.Tensor(data[batch]), ts.Tensor(labels[batch])
+            optimizer.zero_grad()
+            outputs = model(x)
+            loss = criterion(outputs, y)
+            loss.backward()
+            optimizer.step()
+            correct += int((outputs.argmax(dim=1) == y).data.sum())
+        line = f"epoch {epoch:3d}  loss {loss.item():.4f}  accuracy {correct / args.samples:.3f}"
+        if test_data is not None:
+            with ts.no_grad():
+                held_out = (model(test_data).argmax(dim=1) == test_labels).data.mean()
+            line += f"  held-out accuracy {held_out:.3f}"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Text
 Tasks with long-range dependencies
     adding_problem(n, length, rng)           regression: the sum of two marked values
     copy_memory(n, length, rng)              recall 10 symbols after `length` blank steps
-    sequence_classification(n, length, rng)  the seed tutorial's setup with learnable labels
+    sequence_classification(n, length, rng)  the seed tutorial's setup, labels that can be learned
 
 Every sequence comes time-major, (seq_len, batch, ...), the default layout of nn.RNN/LSTM/GRU
 (use `.transpose(0, 1)` for batch_first models). Randomness comes only from the numpy Generator
@@ -186,16 +186,14 @@ def copy_memory(n, length, rng, num_symbols=8, copy_len=10):
 
 def sequence_classification(n, length, rng):
     """The seed tutorial's setup (sequences of uniform numbers in [0, 1), two classes) with a
-    label that can be learned: 1 when the first half of the sequence sums to more than the
-    second half (the middle step of an odd length counts for neither). The network must keep
-    a running difference over the whole sequence; classes are balanced, so chance is 50%
-    accuracy and a cross-entropy of ln 2 = 0.693.
+    label that can be learned: 1 when the sequence's mean exceeds 0.5. No single step decides
+    it, so the network must accumulate evidence over the whole sequence; classes are balanced,
+    so chance is 50% accuracy and a cross-entropy of ln 2 = 0.693.
 
     Returns x float32 (length, n, 1) and y int64 (n,).
     """
-    if length < 2:
-        raise ValueError(f"sequence_classification: length must be at least 2, got {length}")
+    if length < 1:
+        raise ValueError(f"sequence_classification: length must be positive, got {length}")
     x = rng.random((length, n, 1), dtype=np.float32)
-    half = length // 2
-    y = (x[:half].sum(axis=(0, 2)) > x[half:2 * half].sum(axis=(0, 2))).astype(np.int64)
+    y = (x.mean(axis=(0, 2), dtype=np.float64) > 0.5).astype(np.int64)
     return x, y
