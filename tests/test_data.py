@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import tinygrad_seq as ts
 from tinygrad_seq import data
 
 
@@ -60,6 +61,7 @@ def test_vocab_unknown_characters_map_to_the_unknown_symbol():
 def test_vocab_ids_are_sorted_characters_after_the_unknown():
     vocab = data.Vocab.from_text("cab")
     assert vocab.encode("abc").tolist() == [1, 2, 3]
+    assert vocab.decode(ts.tensor([3, 2, 1])) == "cba"
     assert vocab.encode("\x00~\U0001F600").tolist() == [0, 0, 0]   # below, above, astral
 
 
@@ -73,6 +75,8 @@ def test_vocab_to_list_from_list_gives_the_same_ids():
 def test_vocab_errors():
     with pytest.raises(ValueError, match="single characters"):
         data.Vocab(["ab", "c"])
+    with pytest.raises(ValueError, match="single characters"):
+        data.Vocab(["a", 1])
     with pytest.raises(ValueError, match="non-empty"):
         data.Vocab("")
     vocab = data.Vocab.from_text("ab")

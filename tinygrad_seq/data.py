@@ -19,6 +19,8 @@ import pathlib
 
 import numpy as np
 
+from .tensor import Tensor
+
 
 # ---------------------------------------------------------------------------------------------
 # text
@@ -60,11 +62,12 @@ class Vocab:
     UNK = "\ufffd"   # U+FFFD, the Unicode replacement character
 
     def __init__(self, chars):
-        chars = sorted(set(chars) - {self.UNK})
+        chars = set(chars) - {self.UNK}
         bad = [c for c in chars if not isinstance(c, str) or len(c) != 1]
         if bad or not chars:
             raise ValueError(f"Vocab: expected a non-empty collection of single characters"
                              + (f", got {bad[:5]!r}" if bad else ""))
+        chars = sorted(chars)
         self.itos = [self.UNK] + chars
         self._codes = np.array([ord(c) for c in chars], dtype=np.uint32)   # sorted code points
 
@@ -96,7 +99,7 @@ class Vocab:
 
     def decode(self, ids):
         """The text of a sequence of ids (an array, a list or a Tensor); 0 gives `Vocab.UNK`."""
-        ids = np.asarray(getattr(ids, "data", ids)).reshape(-1)
+        ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids).reshape(-1)
         if ids.dtype.kind not in "iu":
             raise TypeError(f"Vocab.decode: expected integer ids, got {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
