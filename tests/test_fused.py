@@ -7,6 +7,7 @@ import pytest
 
 import tinygrad_seq as ts
 from tinygrad_seq import nn
+from tinygrad_seq.nn import fused
 
 T, B, I, H = 5, 3, 2, 4
 MODES = {"LSTM": ("LSTM", {}), "GRU": ("GRU", {}), "GRU_cho": ("GRU", {"reset_after": False}),
@@ -186,3 +187,14 @@ def test_training_loss_curve_matches_composed():
         curves.append(losses)
     assert curves[0][-1] < curves[0][0]
     np.testing.assert_allclose(curves[1], curves[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gate_gradients_in_chunks_of_steps_equal_all_at_once(mode, monkeypatch):
+    """Backward accumulates weight and input gradients per chunk of steps (5 = 2 + 2 + 1)."""
+    opt = dict(num_layers=2, bidirectional=True, lengths=True, h0=True)
+    whole = run_layer(mode, True, "float64", **opt)
+    monkeypatch.setattr(fused, "_CHUNK_ROWS", 2 * B)
+    chunked = run_layer(mode, True, "float64", **opt)
+    for a, b in zip(whole, chunked):
+        np.testing.assert_allclose(b.data, a.data, **TOL["float64"])
