@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
-# The main job, end to end: set up, then train an RNN built from primitives and print its loss.
+# The main job, end to end: set up, then `tinygrad-seq demo` (about two minutes): train a
+# character-level LSTM on Python's own documentation, sample text, draw its gradient flow.
 source "$(dirname "$0")/setup.sh"
-exec "$PY" examples/01_rnn_from_primitives.py "$@"
+exec .venv/bin/tinygrad-seq demo "$@"

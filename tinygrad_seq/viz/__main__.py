@@ -16,8 +16,8 @@ from tinygrad_seq import nn
 from . import VIEWS, draw, save
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m tinygrad_seq.viz", description=__doc__.splitlines()[0])
+def build_parser(prog="python -m tinygrad_seq.viz"):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm")
     parser.add_argument("--steps", type=int, default=4, help="time steps to unroll")
     parser.add_argument("--hidden", type=int, default=8)
@@ -56,8 +56,8 @@ def model_loss(cell, steps, hidden, input_size=2, layers=1, bidirectional=False,
     return (model(x) ** 2).mean()
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog="python -m tinygrad_seq.viz"):
+    args = build_parser(prog).parse_args(argv)
     try:
         loss = model_loss(args.cell, args.steps, args.hidden, args.input_size, args.layers,
                           args.bidirectional, args.seed)
