@@ -115,6 +115,10 @@ class _Generated:
     def __init__(self, config, text=None):
         config.update(self.shape)
 
+    @staticmethod
+    def report(loss):
+        return {"loss": loss}
+
     def evaluate(self, model, config):
         x, y = self.make(1000, config["seq_len"], np.random.default_rng(config["seed"] + 10_000))
         with ts.no_grad():
@@ -155,10 +159,6 @@ class Copy(_Generated):
 
     loss = staticmethod(CharLM.loss)
 
-    @staticmethod
-    def report(loss):
-        return {"loss": loss}
-
     def scores(self, out, y):
         copied = (out.argmax(dim=-1).data == y.data)[-10:].mean()
         return {"loss": self.loss(out, y).item(), "copy accuracy": float(copied)}
@@ -173,10 +173,6 @@ class Classify(_Generated):
     @staticmethod
     def loss(output, y):
         return nn.functional.cross_entropy(output, y)
-
-    @staticmethod
-    def report(loss):
-        return {"loss": loss}
 
     def scores(self, out, y):
         return {"loss": self.loss(out, y).item(),
