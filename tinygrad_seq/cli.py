@@ -165,7 +165,7 @@ class Copy(_Generated):
 
 
 class Classify(_Generated):
-    """Sequence classification (which half sums to more): cross-entropy and accuracy."""
+    """Sequence classification (is the mean above 0.5?): cross-entropy and accuracy."""
     every_step, metric = False, "cross-entropy"
     shape = dict(symbols=0, features=1, outputs=2)
     make = staticmethod(data.sequence_classification)
