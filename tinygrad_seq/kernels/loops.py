@@ -240,18 +240,24 @@ def lstm_cell_forward(gates, c, act, c_new, tanh_c, h_new):
 
 
 def lstm_cell_backward(act, c, tanh_c, dh, dc_new, dgates, dc):
+    # one short pass per output block: a single loop body writing five arrays does not
+    # vectorize (0.22 ms vs 0.17 for B=1000, H=64); dc holds dc_total until the last pass
     H = c.shape[1]
     one = act.dtype.type(1)
     for b in range(c.shape[0]):
+        a, d, dg, tc = act[b], dc[b], dgates[b], tanh_c[b]
         for j in range(H):
-            i, f, g, o = act[b, j], act[b, H + j], act[b, 2 * H + j], act[b, 3 * H + j]
-            tc = tanh_c[b, j]
-            dc_total = dc_new[b, j] + dh[b, j] * o * (one - tc * tc)
-            dgates[b, j] = dc_total * g * i * (one - i)
-            dgates[b, H + j] = dc_total * c[b, j] * f * (one - f)
-            dgates[b, 2 * H + j] = dc_total * i * (one - g * g)
-            dgates[b, 3 * H + j] = dh[b, j] * tc * o * (one - o)
-            dc[b, j] = dc_total * f
+            d[j] = dc_new[b, j] + dh[b, j] * a[3 * H + j] * (one - tc[j] * tc[j])
+        for j in range(H):
+            dg[j] = d[j] * a[2 * H + j] * a[j] * (one - a[j])
+        for j in range(H):
+            dg[H + j] = d[j] * c[b, j] * a[H + j] * (one - a[H + j])
+        for j in range(H):
+            dg[2 * H + j] = d[j] * a[j] * (one - a[2 * H + j] * a[2 * H + j])
+        for j in range(H):
+            dg[3 * H + j] = dh[b, j] * tc[j] * a[3 * H + j] * (one - a[3 * H + j])
+        for j in range(H):
+            d[j] = d[j] * a[H + j]
 
 
 def gru_cell_forward(gx, gh, h, act, h_new):
