@@ -11,9 +11,10 @@ The recipe (cuDNN's, and PyTorch's CPU kernels'):
 - the gate non-linearities in the element-wise cell kernels of tinygrad_seq.kernels;
 - only what backward needs is saved: `hx`, the gate activations, the cell states;
 - backward runs the steps in reverse, computing the gate gradients with the cell kernels and
-  `dh_{s-1} = dgates_s W_hh` (one GEMM per step), and after the loop gets every weight and bias
-  gradient from one large GEMM: `dw^T = sum_s dgates_s^T hx[s]` (G*H, H + 1 + I), and the input's
-  gradient from another, `dx = dgates W_ih`.
+  `dh_{s-1} = dgates_s W_hh` (one GEMM per step); every weight and bias gradient comes from
+  large GEMMs over chunks of steps (>= 8192 rows each, so only a chunk of gate gradients is
+  alive): `dw^T += sum_s dgates_s^T hx[s]` (G*H, H + 1 + I), and the input's gradient from
+  `dx = dgates W_ih`.
 
 Steps are numbered in the order they run: step s is time `order[s]` (s, or T-1-s in reverse).
 With `lengths`, a sequence whose length has passed keeps its state and outputs zeros, as the
@@ -157,21 +158,23 @@ class LSTMSequence(Function):
         c = _workspace((T + 1, B, H), x.dtype)
         tanh_c = _workspace((T, B, H), x.dtype)
         out = np.empty((T, B, H), x.dtype)
-        gates, h = np.empty((B, 4 * H), x.dtype), np.empty((B, H), x.dtype)
+        gates = np.empty((B, 4 * H), x.dtype)
+        h = np.empty((B, H), x.dtype) if valid is not None else None
         c[0] = c0
         cell = backend.impl.lstm_cell_forward
         for s in range(T):
             np.dot(hx[s], w, out=gates)
-            cell(gates, c[s], act[s], c[s + 1], tanh_c[s], h)
-            if valid is None:
-                out[order[s]] = h
+            if valid is None:   # the new state is the output
+                h = out[order[s]]
+                cell(gates, c[s], act[s], c[s + 1], tanh_c[s], h)
             else:
+                cell(gates, c[s], act[s], c[s + 1], tanh_c[s], h)
                 done = ~valid[s]
                 h[done], c[s + 1][done] = hx[s, done, :H], c[s][done]
                 np.multiply(h, valid[s][:, None], out=out[order[s]])
             hx[s + 1, :, :H] = h
         self.save_for_backward(hx, w_ih, w_hh, act, c, tanh_c, order, valid, b_ih is not None)
-        return out, h, c[T].copy()
+        return out, h.copy(), c[T].copy()
 
     def backward(self, grad_out, grad_h, grad_c):
         hx, w_ih, w_hh, act, c, tanh_c, order, valid, has_bias = self.saved
@@ -188,7 +191,11 @@ class LSTMSequence(Function):
             (dgates,) = grads.at(s)
             cell(act[s], c[s], tanh_c[s], dh, dc, dgates, dc_prev)
             norms_h[t] = _norm(dh)
-            dc_total = dc + dh * act[s, :, 3 * H:] * (1 - tanh_c[s] * tanh_c[s])  # c_t's
+            dc_total = np.multiply(tanh_c[s], tanh_c[s])   # c_t's: dc + dh o (1 - tanh_c^2)
+            np.subtract(1, dc_total, out=dc_total)
+            dc_total *= act[s, :, 3 * H:]
+            dc_total *= dh
+            dc_total += dc
             if valid is not None:   # finished sequences: no gates, the state's gradient passes
                 done = ~valid[s]
                 dgates[done], dc_prev[done], dc_total[done] = 0, dc[done], dc[done]
