@@ -5,14 +5,17 @@
     loss = (x.tanh() * 2).sum()
     loss.backward()          # x.grad now holds d loss / d x
 """
-from . import nn, optim
+from . import nn, optim, threads, viz
 from .autograd import Function, Scope, Tape, current_scope, is_grad_enabled, no_grad, scope, unbroadcast
 from .gradcheck import GradcheckError, gradcheck
 from .kernels import set_backend
 from .nn.functional import (binary_cross_entropy_with_logits, cross_entropy, dropout, embedding,
                             log_softmax, mse_loss, one_hot, softmax)
+from .threads import set_blas_threads
 from .tensor import (Tensor, arange, bool_, cat, float32, float64, full, get_default_dtype, int32,
                      int64, manual_seed, maximum, minimum, ones, ones_like, rand, randn,
                      set_default_dtype, stack, tensor, where, zeros, zeros_like)
 
 __version__ = "0.1.0"
+
+threads._from_environment()   # one BLAS thread unless TINYGRAD_SEQ_BLAS_THREADS says otherwise
