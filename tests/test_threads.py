@@ -10,7 +10,9 @@ import tinygrad_seq as ts
 
 
 def blas_threads():
-    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    """Threads of numpy's BLAS (not of libraries loaded later, as PyTorch's by other tests)."""
+    return {i["num_threads"] for i in threadpool_info()
+            if i["user_api"] == "blas" and "numpy" in i["filepath"]}
 
 
 def test_one_blas_thread_after_import_and_set_blas_threads():
