@@ -175,8 +175,7 @@ class Tanh(_Op):
 class Sigmoid(_Op):
     """out = 1 / (1 + e^-a);  da = g * out * (1 - out)"""
     def forward(self, a):
-        e = np.exp(-np.abs(a))  # never overflows: e^-|a| <= 1
-        out = np.where(a >= 0, 1, e) / (1 + e)
+        out = backend.sigmoid_forward(a)   # one pass; stable at any |a| (kernels/__init__.py)
         self.save_for_backward(out)
         return out
 
