@@ -1,5 +1,4 @@
 """The tinygrad-seq command line: refusals with exit status 2, resume, Ctrl-C, sampling."""
-import os
 import signal
 import subprocess
 import sys

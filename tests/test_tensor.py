@@ -1,6 +1,5 @@
 """Tensor creation, dtypes, properties and repr."""
 import numpy as np
-import pytest
 
 import tinygrad_seq as ts
 

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import graphviz
-import numpy as np
 import pytest
 
 import tinygrad_seq as ts

@@ -65,7 +65,7 @@ class Vocab:
         chars = set(chars) - {self.UNK}
         bad = [c for c in chars if not isinstance(c, str) or len(c) != 1]
         if bad or not chars:
-            raise ValueError(f"Vocab: expected a non-empty collection of single characters"
+            raise ValueError("Vocab: expected a non-empty collection of single characters"
                              + (f", got {bad[:5]!r}" if bad else ""))
         chars = sorted(chars)
         self.itos = [self.UNK] + chars
