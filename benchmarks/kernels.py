@@ -64,7 +64,7 @@ def cases(dtype):
         reference.lstm_cell_forward(gates, c, act, c_new, tanh_c, h_new)
         yield "lstm_cell_forward", label, (gates, c, act, c_new, tanh_c, h_new)
         yield "lstm_cell_backward", label, (act, c, tanh_c, arr(B, H), arr(B, H),
-                                            empty(B, 4 * H), empty(B, H))
+                                            empty(B, 4 * H), empty(B, H), empty(B, H))
         gx, gh, h = arr(B, 3 * H), arr(B, 3 * H), arr(B, H)
         gact = empty(B, 3 * H)
         reference.gru_cell_forward(gx, gh, h, gact, empty(B, H))

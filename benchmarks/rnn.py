@@ -19,10 +19,10 @@ its workload, and the table shows each variant's fastest round (its median step)
     python benchmarks/rnn.py --workload seed --cell LSTM --variant fused   # one row
     python benchmarks/rnn.py --threads 1          # BLAS and PyTorch on one thread each
 
---threads sets BLAS threads (TINYGRAD_SEQ_BLAS_THREADS, OPENBLAS_NUM_THREADS) and PyTorch's
-(OMP_NUM_THREADS, torch.set_num_threads) for every row; without it each library keeps its own
-default (tinygrad_seq: one BLAS thread; PyTorch: one per core). On a machine shared with other
-work, one thread is often faster for both libraries: idle BLAS threads spin for the next call.
+--threads sets BLAS threads (TINYGRAD_SEQ_BLAS_THREADS, OPENBLAS_NUM_THREADS), our fused layers'
+lanes (TINYGRAD_SEQ_NUM_THREADS) and PyTorch's threads (OMP_NUM_THREADS, torch.set_num_threads)
+for every row; without it each library keeps its own default (tinygrad_seq: one BLAS thread
+and a lane per core; PyTorch: one thread per core).
 """
 import argparse
 import json
@@ -174,6 +174,7 @@ def main():
     env = dict(os.environ)
     if args.threads:
         env.update(TINYGRAD_SEQ_BLAS_THREADS=str(args.threads),
+                   TINYGRAD_SEQ_NUM_THREADS=str(args.threads),
                    OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
     try:
         import torch

@@ -96,9 +96,9 @@ def test_fused_lengths_zero_outputs_and_take_last_valid_state(rng):
     (nn.GRUCell, {"reset_after": False}), (nn.RNNCell, {}), (nn.RNNCell, {"nonlinearity": "relu"})])
 def test_fused_cell_equals_composed(cell, kw, dtype):
     results = []
-    for fused in (False, True):
+    for is_fused in (False, True):
         ts.manual_seed(0)
-        module = cell(I, H, dtype=dtype, fused=fused, **kw)
+        module = cell(I, H, dtype=dtype, fused=is_fused, **kw)
         rng = np.random.default_rng(0)
         x = ts.Tensor(rng.standard_normal((B, I)).astype(dtype), requires_grad=True)
         states = [ts.Tensor(rng.standard_normal((B, H)).astype(dtype), requires_grad=True)
@@ -136,31 +136,75 @@ def test_one_node_per_layer_and_direction_with_scope_and_renderer_info():
                                 "direction": n.fused["direction"]}
 
 
+@pytest.fixture
+def lanes(monkeypatch):
+    """Every batch row its own lane, up to 3 threads at once; counts the lanes of each run."""
+    monkeypatch.setattr(fused, "MIN_LANE_ROWS", 1)
+    before = ts.get_num_threads()
+    ts.set_num_threads(3)
+    runs, run_parallel = [], ts.threads.run_parallel
+
+    def counting(fn, items):
+        runs.append(len(items))
+        return run_parallel(fn, items)
+    monkeypatch.setattr(ts.threads, "run_parallel", counting)
+    yield runs
+    ts.set_num_threads(before)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_lanes_of_rows_in_threads_equal_composed(mode, lanes):
+    """B = 3 rows in 3 lanes, side by side in threads: the composed path's numbers."""
+    for opt in OPTIONS[::3]:
+        composed = run_layer(mode, False, "float64", **opt)
+        lanes.clear()
+        lanes_ = run_layer(mode, True, "float64", **opt)
+        assert lanes and set(lanes) == {3}
+        for k, (a, b) in enumerate(zip(composed, lanes_)):
+            np.testing.assert_allclose(b.data, a.data, **TOL["float64"], err_msg=f"{opt} #{k}")
+
+
+def test_lanes_follow_min_rows_and_threads(monkeypatch):
+    before = ts.get_num_threads()
+    try:
+        ts.set_num_threads(2)
+        assert fused._lanes(127) == [slice(0, 127)]          # 2 lanes would be under 64 rows
+        assert fused._lanes(1000) == [slice(0, 500), slice(500, 1000)]
+        ts.set_num_threads(1)
+        assert fused._lanes(1000) == [slice(0, 1000)]
+    finally:
+        ts.set_num_threads(before)
+
+
+@pytest.mark.parametrize("with_lanes", [False, True])
 @pytest.mark.parametrize("mode,reverse", [("LSTM", False), ("LSTM", True), ("GRU", True),
                                           ("RNN", False)])
-def test_step_grad_norms_equal_the_composed_graphs_state_gradients(mode, reverse, rng):
+def test_step_grad_norms_equal_the_composed_graphs_state_gradients(mode, reverse, with_lanes,
+                                                                    rng, request):
     """step_grad_norms["h"][t] (["c"][t]) is the norm the composed graph keeps on step t's h_t
-    (c_t) node."""
+    (c_t) node (with lanes: the norm over all of them)."""
+    if with_lanes:
+        request.getfixturevalue("lanes")
     x = rng.standard_normal((T, B, I))
     weights = rng.standard_normal((T, B, 2 * H if reverse else H))
     norms = {}
-    for fused in (False, True):
+    for is_fused in (False, True):
         ts.manual_seed(0)
-        layer = getattr(nn, mode)(I, H, bidirectional=reverse, dtype="float64", fused=fused)
+        layer = getattr(nn, mode)(I, H, bidirectional=reverse, dtype="float64", fused=is_fused)
         with ts.Tape() as tape:
             out, _ = layer(ts.Tensor(x))
             (out * ts.Tensor(weights)).sum().backward()
         direction = "reverse" if reverse else "forward"
-        if fused:
+        if is_fused:
             (node,) = [n for n in tape if getattr(n, "fused", None) is not None
                        and n.fused["direction"] == direction]
-            norms[fused] = node.step_grad_norms
+            norms[is_fused] = node.step_grad_norms
         else:
-            norms[fused] = {}
+            norms[is_fused] = {}
             for n in tape:
                 name = (n.names or {}).get(0)
                 if name in ("h_t", "c_t") and n.scope.tags["direction"] == direction:
-                    norms[fused].setdefault(name[0], [0.0] * T)[n.scope.step] = n.grad_norms[0]
+                    norms[is_fused].setdefault(name[0], [0.0] * T)[n.scope.step] = n.grad_norms[0]
     assert norms[True].keys() == norms[False].keys() == ({"h", "c"} if mode == "LSTM" else {"h"})
     for key in norms[True]:
         np.testing.assert_allclose(norms[True][key], norms[False][key], rtol=1e-10)
@@ -172,9 +216,9 @@ def test_training_loss_curve_matches_composed():
     x = ts.Tensor(rng.standard_normal((20, 64, 1)).astype(np.float32))
     y = ts.Tensor((x.data.sum(axis=(0, 2)) > 0).astype(np.int64))
     curves = []
-    for fused in (False, True):
+    for is_fused in (False, True):
         ts.manual_seed(0)
-        lstm, head = nn.LSTM(1, 16, fused=fused), nn.Linear(16, 2)
+        lstm, head = nn.LSTM(1, 16, fused=is_fused), nn.Linear(16, 2)
         opt = ts.optim.Adam(list(lstm.parameters()) + list(head.parameters()), lr=0.01)
         losses = []
         for _ in range(8):

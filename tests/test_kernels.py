@@ -84,7 +84,7 @@ def kernel_cases(dtype, rng):
         yield "lstm_cell_forward", (gates, c, empty(B, 4 * H), empty(B, H), empty(B, H),
                                     empty(B, H)), [2, 3, 4, 5]
         yield "lstm_cell_backward", (act, c, tanh_c, arr(B, H), arr(B, H), empty(B, 4 * H),
-                                     empty(B, H)), [5, 6]
+                                     empty(B, H), empty(B, H)), [5, 6, 7]
         gx, gh, h = arr(B, 3 * H), arr(B, 3 * H), arr(B, H)
         gact = empty(B, 3 * H)
         reference.gru_cell_forward(gx, gh, h, gact, empty(B, H))
@@ -204,9 +204,14 @@ def test_lstm_cell_backward_is_the_gradient_of_the_forward(impl):
         return np.sum(h_new * dh) + np.sum(c_new * dc_new)
 
     act, _, tanh_c, _ = backend.lstm_cell_forward(gates, c)
-    dgates, dc = backend.lstm_cell_backward(act, c, tanh_c, dh, dc_new)
+    dgates, dc_total, dc = backend.lstm_cell_backward(act, c, tanh_c, dh, dc_new)
     np.testing.assert_allclose(dgates, numerical_grad(loss, gates), atol=1e-8)
     np.testing.assert_allclose(dc, numerical_grad(loss, c), atol=1e-8)
+    # c_new's whole gradient: the loss as a function of c_new alone, h_new = o tanh(c_new)
+    o = act[:, 6:]
+    c_new = backend.lstm_cell_forward(gates, c)[1]
+    np.testing.assert_allclose(dc_total, numerical_grad(
+        lambda: np.sum(o * np.tanh(c_new) * dh) + np.sum(c_new * dc_new), c_new), atol=1e-8)
 
 
 def test_gru_cell_backward_is_the_gradient_of_the_forward(impl):

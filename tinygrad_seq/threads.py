@@ -1,36 +1,96 @@
-"""How many threads numpy's BLAS may use: one, unless told otherwise.
+"""Threads: how many numpy's BLAS may use, and how many tinygrad_seq's own parallel work uses.
 
-Recurrent networks run many small matrix products with other work (numba kernels, Python)
-in between. Multi-threaded OpenBLAS keeps its idle threads spinning between calls; on this
-project's 2-core machine a charlm training step took 75 ms with one BLAS thread and 0.2 s to
-4 s with the default two, depending on what else was running. So importing tinygrad_seq limits
-BLAS to one thread; the environment variable TINYGRAD_SEQ_BLAS_THREADS (a number, or "default"
-to leave BLAS alone) or set_blas_threads(n) chooses otherwise. The limit applies to the whole
-process, as torch.set_num_threads does for PyTorch.
+BLAS: one thread unless told otherwise. Recurrent networks run many small matrix products
+with other work (numba kernels, Python) in between. Multi-threaded OpenBLAS keeps its idle
+threads spinning between calls; on this project's 2-core machine a charlm training step took
+75 ms with one BLAS thread and 0.2 s to 4 s with the default two, depending on what else was
+running. So importing tinygrad_seq limits BLAS to one thread; the environment variable
+TINYGRAD_SEQ_BLAS_THREADS (a number, or "default" to leave BLAS alone) or set_blas_threads(n)
+chooses otherwise. The limit applies to the whole process.
+
+Our own threads (`set_num_threads`, as torch.set_num_threads; TINYGRAD_SEQ_NUM_THREADS in the
+environment; default: the cores this process may run on): a fused recurrent layer splits a
+large batch into lanes of rows that run their whole sequence side by side, one thread each
+(nn/fused.py). Lanes share nothing until the end, and a waiting thread sleeps rather than
+spins, so they cost nothing when the machine is busy. While lanes run, BLAS is held to one
+thread per lane.
 """
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 _controller = None
+_blas_threads = None    # what set_blas_threads last set (None: BLAS's own default)
+_num_threads = None
+_pool = None
+
+
+def _positive(n, what):
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"{what}: expected a positive number of threads, got {n!r}")
+
+
+def _blas():
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+        _controller = ThreadpoolController()
+    return _controller
 
 
 def set_blas_threads(n):
     """Let BLAS use n threads (None: its own default, as before tinygrad_seq was imported)."""
-    global _controller
-    from threadpoolctl import ThreadpoolController
+    global _blas_threads
+    if n is not None:
+        _positive(n, "set_blas_threads")
+    _blas().limit(limits=n, user_api="blas")
+    _blas_threads = n
 
-    if n is not None and (not isinstance(n, int) or n < 1):
-        raise ValueError(f"set_blas_threads: expected a positive number of threads or None, "
-                         f"got {n!r}")
-    if _controller is None:
-        _controller = ThreadpoolController()
-    _controller.limit(limits=n, user_api="blas")
+
+def set_num_threads(n):
+    """Run at most n of tinygrad_seq's own threads (the fused layers' batch lanes)."""
+    global _num_threads
+    _positive(n, "set_num_threads")
+    _num_threads = n
+
+
+def get_num_threads():
+    """How many threads tinygrad_seq's own parallel work may use."""
+    return _num_threads
+
+
+def run_parallel(fn, items):
+    """[fn(item) for item in items], on up to get_num_threads() threads when there are several
+    items (in this thread when there is one), with BLAS held to one thread meanwhile."""
+    global _pool
+    if len(items) == 1:
+        return [fn(items[0])]
+    if _pool is None or _pool._max_workers < len(items):
+        _pool = ThreadPoolExecutor(max(len(items), _num_threads), "tinygrad_seq")
+    if _blas_threads == 1:
+        return list(_pool.map(fn, items))
+    with _blas().limit(limits=1, user_api="blas"):
+        return list(_pool.map(fn, items))
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        return os.cpu_count() or 1
+
+
+def _setting(name, default):
+    """A positive number from the environment variable `name` (None for "default")."""
+    setting = os.environ.get(name, default).strip().lower()
+    if setting == "default":
+        return None
+    if not setting.isdigit() or int(setting) < 1:
+        raise ValueError(f"{name} must be a positive number or 'default', got {setting!r}")
+    return int(setting)
 
 
 def _from_environment():
-    setting = os.environ.get("TINYGRAD_SEQ_BLAS_THREADS", "1").strip().lower()
-    if setting == "default":
-        return
-    if not setting.isdigit() or int(setting) < 1:
-        raise ValueError(f"TINYGRAD_SEQ_BLAS_THREADS must be a positive number or 'default', "
-                         f"got {setting!r}")
-    set_blas_threads(int(setting))
+    blas = _setting("TINYGRAD_SEQ_BLAS_THREADS", "1")
+    if blas is not None:
+        set_blas_threads(blas)
+    set_num_threads(_setting("TINYGRAD_SEQ_NUM_THREADS", "default") or _cores())

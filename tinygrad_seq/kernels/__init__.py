@@ -46,8 +46,9 @@ gate blocks side by side along the last axis in PyTorch's order:
     lstm_cell_forward(gates (B, 4H) i,f,g,o pre-activations, c (B, H))
         -> act (B, 4H) [sigmoid i, sigmoid f, tanh g, sigmoid o], c_new, tanh_c, h_new (B, H)
         c_new = f * c + i * g;  h_new = o * tanh(c_new)
-    lstm_cell_backward(act, c, tanh_c, dh, dc_new) -> dgates (B, 4H), dc (B, H)
-        dh, dc_new: gradients of h_new and c_new; dc: of the previous cell state c
+    lstm_cell_backward(act, c, tanh_c, dh, dc_new) -> dgates (B, 4H), dc_total, dc (B, H)
+        dh, dc_new: gradients of h_new and c_new from later; dc_total: the whole gradient of
+        c_new (dc_new + dh o (1 - tanh_c^2)); dc: of the previous cell state c
     gru_cell_forward(gx (B, 3H), gh (B, 3H), h (B, H)) -> act (B, 3H) [r, z, n], h_new (B, H)
         gx = x W_ih^T + b_ih, gh = h W_hh^T + b_hh, both r,z,n; r = sigmoid(gx_r + gh_r),
         z = sigmoid(gx_z + gh_z), n = tanh(gx_n + r * gh_n), h_new = (1 - z) * n + z * h
@@ -348,9 +349,10 @@ class Backend:
         dtype = _float_dtype("lstm_cell_backward", act, c, tanh_c, dh, dc_new)
         if act.shape[0] != c.shape[0]:
             raise ValueError(f"lstm_cell_backward: act {act.shape} and c {c.shape} differ in B")
-        dgates, dc = np.empty(act.shape, dtype), np.empty(c.shape, dtype)
-        self.impl.lstm_cell_backward(act, c, tanh_c, dh, dc_new, dgates, dc)
-        return dgates, dc
+        dgates, dc_total, dc = (np.empty(act.shape, dtype), np.empty(c.shape, dtype),
+                                np.empty(c.shape, dtype))
+        self.impl.lstm_cell_backward(act, c, tanh_c, dh, dc_new, dgates, dc_total, dc)
+        return dgates, dc_total, dc
 
     def gru_cell_forward(self, gx, gh, h):
         H = h.shape[1] if h.ndim == 2 else -1

@@ -11,8 +11,9 @@ How they are written, and why (see /work/shared/NUMBA_NOTES.md):
   arithmetic to float64 and halve the SIMD width;
 - short passes over contiguous rows rather than one loop body writing many arrays, which LLVM
   refuses to vectorize;
-- serial, no `prange`: these run between multi-threaded BLAS GEMMs, and two thread pools on 2
-  cores oversubscribe (measured 5x slower); `parallel=True` would also triple compile times;
+- serial, no `prange`: these run between BLAS GEMMs, and two thread pools on 2 cores
+  oversubscribe (measured 5x slower); `parallel=True` would also triple compile times. They
+  release the GIL (`nogil`), so the fused layers' lanes (threads.py) run them side by side;
 - no fastmath (results are gradient-checked), except for the float64 sum in `squared_norm`,
   which may be reassociated so that it vectorizes.
 """
@@ -239,13 +240,13 @@ def lstm_cell_forward(gates, c, act, c_new, tanh_c, h_new):
             h_new[b, j] = act[b, 3 * H + j] * tanh_c[b, j]
 
 
-def lstm_cell_backward(act, c, tanh_c, dh, dc_new, dgates, dc):
+def lstm_cell_backward(act, c, tanh_c, dh, dc_new, dgates, dc_total, dc):
     # one short pass per output block: a single loop body writing five arrays does not
-    # vectorize (0.22 ms vs 0.17 for B=1000, H=64); dc holds dc_total until the last pass
+    # vectorize (0.22 ms vs 0.17 for B=1000, H=64)
     H = c.shape[1]
     one = act.dtype.type(1)
     for b in range(c.shape[0]):
-        a, d, dg, tc = act[b], dc[b], dgates[b], tanh_c[b]
+        a, d, dg, tc = act[b], dc_total[b], dgates[b], tanh_c[b]
         for j in range(H):
             d[j] = dc_new[b, j] + dh[b, j] * a[3 * H + j] * (one - tc[j] * tc[j])
         for j in range(H):
@@ -257,7 +258,7 @@ def lstm_cell_backward(act, c, tanh_c, dh, dc_new, dgates, dc):
         for j in range(H):
             dg[3 * H + j] = dh[b, j] * tc[j] * a[3 * H + j] * (one - a[3 * H + j])
         for j in range(H):
-            d[j] = d[j] * a[H + j]
+            dc[b, j] = d[j] * a[H + j]
 
 
 def gru_cell_forward(gx, gh, h, act, h_new):
@@ -312,7 +313,7 @@ def rnn_cell_backward(h_new, dh_new, dpre, relu):
 
 # ------------------------------------------------------------------------------ jit
 # Helpers first: kernels that call them find the jitted versions when they compile.
-_jit = numba.njit(cache=True, error_model="numpy")
+_jit = numba.njit(cache=True, error_model="numpy", nogil=True)
 tanh32 = _jit(tanh32)
 _tanh_pass = _jit(_tanh_pass)
 _sigmoid_pass = _jit(_sigmoid_pass)
@@ -331,7 +332,8 @@ embedding_backward = _jit(embedding_backward)
 sum_rows = _jit(sum_rows)
 sgd_update = _jit(sgd_update)
 adam_update = _jit(adam_update)
-squared_norm = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})(squared_norm)
+squared_norm = numba.njit(cache=True, error_model="numpy", nogil=True,
+                          fastmath={"reassoc"})(squared_norm)
 lstm_cell_forward = _jit(lstm_cell_forward)
 lstm_cell_backward = _jit(lstm_cell_backward)
 gru_cell_forward = _jit(gru_cell_forward)

@@ -137,13 +137,14 @@ def lstm_cell_forward(gates, c, act, c_new, tanh_c, h_new):
     np.multiply(o, tanh_c, out=h_new)
 
 
-def lstm_cell_backward(act, c, tanh_c, dh, dc_new, dgates, dc):
+def lstm_cell_backward(act, c, tanh_c, dh, dc_new, dgates, dc_total, dc):
     """From the forward's act, c (previous state) and tanh_c, and the gradients dh (of h_new)
-    and dc_new (of c_new, from the next step): dgates (B, 4H) of the pre-activations and dc
-    (B, H) of the previous cell state."""
+    and dc_new (of c_new, from the next step): dgates (B, 4H) of the pre-activations,
+    dc_total (B, H) the whole gradient of c_new (dc_new and through h_new) and dc (B, H) of the
+    previous cell state."""
     H = c.shape[1]
     i, f, g, o = act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:]
-    dc_total = dc_new + dh * o * (1 - tanh_c * tanh_c)
+    np.add(dc_new, dh * o * (1 - tanh_c * tanh_c), out=dc_total)
     np.multiply(dc_total * g, i * (1 - i), out=dgates[:, :H])
     np.multiply(dc_total * c, f * (1 - f), out=dgates[:, H:2 * H])
     np.multiply(dc_total * i, 1 - g * g, out=dgates[:, 2 * H:3 * H])

@@ -21,21 +21,29 @@ With `lengths`, a sequence whose length has passed keeps its state and outputs z
 composed layers' `where` masks do; its rows of the gate gradients are zero and the state's
 gradient flows past the step unchanged.
 
+Lanes: a large batch is split into lanes of rows (at least MIN_LANE_ROWS each, one per thread
+of threads.get_num_threads()). Sequences in a batch never mix, so each lane runs the whole
+forward (and backward) on its own arrays in its own thread; numpy's GEMMs and the numba kernels
+release the GIL. Only the weight gradients and the pictures' norms are added up at the end.
+
 After backward each node keeps `step_grad_norms`: {"h": [||dL/dh_t|| for t in range(T)]} (and
 "c" for the LSTM), the norm of the total gradient reaching each step's hidden (cell) state, by
 time step; `fused` says which composed graph the node stands for. Both are for pictures.
 """
-import math
 import sys
+import threading
 
 import numpy as np
 
+from .. import threads
 from ..autograd import Function
 from ..kernels import backend
 
 
 _POOL = {}          # (shape, dtype) -> workspace arrays, reused when nothing else holds them
-_POOL_DEPTH = 8     # at most this many per shape (live nodes of one shape at once)
+_POOL_DEPTH = 8     # at most this many per shape (live nodes and lanes of one shape at once)
+_POOL_LOCK = threading.Lock()
+MIN_LANE_ROWS = 64  # split a batch into lanes of no fewer rows (charlm's 32 rows run as one)
 
 
 def _workspace(shape, dtype):
@@ -47,19 +55,27 @@ def _workspace(shape, dtype):
     reference count says who holds one: the pool's list, the loop variable and getrefcount's
     own argument make 3.
     """
-    arrays = _POOL.setdefault((shape, np.dtype(dtype)), [])
-    for a in arrays:
-        if sys.getrefcount(a) == 3:
-            return a
-    a = np.empty(shape, dtype)
-    if len(arrays) < _POOL_DEPTH:
-        arrays.append(a)
-    return a
+    with _POOL_LOCK:
+        arrays = _POOL.setdefault((shape, np.dtype(dtype)), [])
+        for a in arrays:
+            if sys.getrefcount(a) == 3:
+                return a
+        a = np.empty(shape, dtype)
+        if len(arrays) < _POOL_DEPTH:
+            arrays.append(a)
+        return a
+
+
+def _lanes(B):
+    """The batch's rows as slices, one lane per thread (see the module's docstring)."""
+    n = max(1, min(threads.get_num_threads(), B // MIN_LANE_ROWS))
+    bounds = [B * k // n for k in range(n + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
 def _stack_operands(x, h0, reverse):
     """hx (T + 1, B, H + 1 + I): row block s = [h_{s-1} | 1 | x at step s]; h_{-1} = h0 filled,
-    the states of later steps filled by the loop. Also `order` (time of step s)."""
+    the states of later steps filled by the loop."""
     T, B, I = x.shape
     H = h0.shape[1]
     hx = _workspace((T + 1, B, H + 1 + I), x.dtype)
@@ -67,8 +83,7 @@ def _stack_operands(x, h0, reverse):
     hx[:, :, H] = 1
     hx[:T, :, H + 1:] = x[::-1] if reverse else x
     hx[T, :, H + 1:] = 0
-    order = np.arange(T)[::-1] if reverse else np.arange(T)
-    return hx, order
+    return hx
 
 
 def _stack_weights(w_ih, w_hh, bias):
@@ -81,14 +96,32 @@ def _stack_weights(w_ih, w_hh, bias):
     return w
 
 
+def _order(T, reverse):
+    """The time of step s: s, or T - 1 - s in reverse."""
+    return np.arange(T)[::-1] if reverse else np.arange(T)
+
+
 def _valid(order, lengths):
     """(T, B) bool, is step s inside each sequence; None without lengths."""
     return None if lengths is None else order[:, None] < np.asarray(lengths)[None, :]
 
 
-def _norm(a):
+def _from_above(grad_out, t, valid, s, rows):
+    """The gradient of step s's output (time t) from the layers above: zero past a sequence's
+    end, where the output is zero whatever the state."""
+    return grad_out[t, rows] if valid is None else grad_out[t, rows] * valid[s, rows, None]
+
+
+def _squared_norm(a):
     flat = a.reshape(-1)
-    return math.sqrt(float(np.dot(flat, flat)))
+    return float(np.dot(flat, flat))
+
+
+def _add_up(parts):
+    """The lanes' weight gradients and squared step norms -> their sums and the step norms."""
+    dw = [sum(grads) for grads in zip(*(p[0] for p in parts))]
+    norms = [np.sqrt(sum(squares)).tolist() for squares in zip(*(p[1] for p in parts))]
+    return dw, norms
 
 
 def _split_weight_grad(dw_t, H, has_bias):
@@ -97,7 +130,7 @@ def _split_weight_grad(dw_t, H, has_bias):
             dw_t[:, H].copy() if has_bias else None)
 
 
-_CHUNK_ROWS = 8192   # rows of the weight-gradient GEMMs: large enough to run near peak
+_CHUNK_ROWS = 1024   # rows of the weight-gradient GEMMs: OpenBLAS runs best near this
 ALL = slice(None)
 
 
@@ -106,15 +139,14 @@ class _GateGrads:
 
     Backward fills one chunk of steps (going down); `flush` then adds the chunk's products
     into the weight gradients, `dw_t += dgates^T operand`, one GEMM each, and fills the
-    chunk's rows of the input's gradient, `dx = dgates W_ih` (from buffer 0). Only one chunk
-    of gate gradients is alive at a time (seed workload: 9 MB instead of 51 for all steps).
+    chunk's rows of the input's gradient `dx` (steps in run order), `dx = dgates W_ih` (from
+    buffer 0). Only one chunk of gate gradients is alive at a time.
     """
 
-    def __init__(self, node, x_size, T, B, widths, dtype):
-        self.steps = min(T, max(1, -(-_CHUNK_ROWS // B)))
+    def __init__(self, dx, T, B, widths, dtype):
+        self.steps = min(T, max(1, _CHUNK_ROWS // B))
         self.bufs = [_workspace((self.steps, B, w), dtype) for w in widths]
-        self.dx = None if node.parents[0] is None else np.empty((T, B, x_size), dtype)
-        self.T, self.B = T, B
+        self.dx, self.T, self.B = dx, T, B
 
     def at(self, s):
         """The gradient buffers of step s."""
@@ -132,9 +164,15 @@ class _GateGrads:
         if self.dx is not None:
             self.dx[s:s + n] = (rows(self.bufs[0][:n]) @ w_ih).reshape(n, self.B, -1)
 
-    def input_grad(self, order):
-        """dx (T, B, I) with the steps put back in time order (None if x needs none)."""
-        return self.dx if self.dx is None or order[0] == 0 else self.dx[order]
+
+def _input_grad(node, x_shape, dtype):
+    """An array for the input's gradient, steps in run order (None if x needs none)."""
+    return None if node.parents[0] is None else np.empty(x_shape, dtype)
+
+
+def _time_order(dx, order):
+    """dx with the steps put back in time order."""
+    return dx if dx is None or order[0] == 0 else dx[order]
 
 
 class LSTMSequence(Function):
@@ -150,64 +188,78 @@ class LSTMSequence(Function):
         H = h0.shape[1]
         self.fused = {"cell": "LSTM", "steps": T, "layer": layer,
                       "direction": "reverse" if reverse else "forward", "hidden_size": H}
-        bias = None if b_ih is None else b_ih + b_hh
-        hx, order = _stack_operands(x, h0, reverse)
-        w = _stack_weights(w_ih, w_hh, bias)
+        w = _stack_weights(w_ih, w_hh, None if b_ih is None else b_ih + b_hh)
+        order = _order(T, reverse)
         valid = _valid(order, lengths)
-        act = _workspace((T, B, 4 * H), x.dtype)
-        c = _workspace((T + 1, B, H), x.dtype)
-        tanh_c = _workspace((T, B, H), x.dtype)
         out = np.empty((T, B, H), x.dtype)
-        gates = np.empty((B, 4 * H), x.dtype)
-        h = np.empty((B, H), x.dtype) if valid is not None else None
-        c[0] = c0
+        h_n, c_n = np.empty((B, H), x.dtype), np.empty((B, H), x.dtype)
         cell = backend.impl.lstm_cell_forward
-        for s in range(T):
-            np.dot(hx[s], w, out=gates)
-            if valid is None:   # the new state is the output
-                h = out[order[s]]
-                cell(gates, c[s], act[s], c[s + 1], tanh_c[s], h)
-            else:
-                cell(gates, c[s], act[s], c[s + 1], tanh_c[s], h)
-                done = ~valid[s]
-                h[done], c[s + 1][done] = hx[s, done, :H], c[s][done]
-                np.multiply(h, valid[s][:, None], out=out[order[s]])
-            hx[s + 1, :, :H] = h
-        self.save_for_backward(hx, w_ih, w_hh, act, c, tanh_c, order, valid, b_ih is not None)
-        return out, h.copy(), c[T].copy()
+
+        def lane(rows):
+            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            Bl = hx.shape[1]
+            act = _workspace((T, Bl, 4 * H), x.dtype)
+            c = _workspace((T + 1, Bl, H), x.dtype)
+            tanh_c = _workspace((T, Bl, H), x.dtype)
+            gates = np.empty((Bl, 4 * H), x.dtype)
+            h = np.empty((Bl, H), x.dtype)
+            c[0] = c0[rows]
+            for s in range(T):
+                np.dot(hx[s], w, out=gates)
+                if valid is None:   # the new state is the output
+                    h = out[order[s], rows]
+                    cell(gates, c[s], act[s], c[s + 1], tanh_c[s], h)
+                else:
+                    cell(gates, c[s], act[s], c[s + 1], tanh_c[s], h)
+                    done = ~valid[s, rows]
+                    h[done], c[s + 1][done] = hx[s, done, :H], c[s][done]
+                    np.multiply(h, valid[s, rows, None], out=out[order[s], rows])
+                hx[s + 1, :, :H] = h
+            h_n[rows], c_n[rows] = h, c[T]
+            return rows, (hx, act, c, tanh_c)
+
+        lanes = threads.run_parallel(lane, _lanes(B))
+        self.save_for_backward(lanes, w_ih, w_hh, order, valid, b_ih is not None)
+        return out, h_n, c_n
 
     def backward(self, grad_out, grad_h, grad_c):
-        hx, w_ih, w_hh, act, c, tanh_c, order, valid, has_bias = self.saved
-        T, B, H = tanh_c.shape
-        grads = _GateGrads(self, w_ih.shape[1], T, B, [4 * H], hx.dtype)
-        dw_t = np.zeros((4 * H, hx.shape[2]), hx.dtype)
-        dh, dc = grad_h, np.ascontiguousarray(grad_c)
-        norms_h, norms_c = [0.0] * T, [0.0] * T
+        lanes, w_ih, w_hh, order, valid, has_bias = self.saved
+        T, B, H = grad_out.shape
+        dtype = grad_out.dtype
+        dx = _input_grad(self, (T, B, w_ih.shape[1]), dtype)
+        dh0, dc0 = np.empty((B, H), dtype), np.empty((B, H), dtype)
         cell = backend.impl.lstm_cell_backward
-        for s in range(T - 1, -1, -1):
-            t = order[s]
-            dh = dh + (grad_out[t] if valid is None else grad_out[t] * valid[s][:, None])
-            dc_prev = np.empty((B, H), hx.dtype)
-            (dgates,) = grads.at(s)
-            cell(act[s], c[s], tanh_c[s], dh, dc, dgates, dc_prev)
-            norms_h[t] = _norm(dh)
-            dc_total = np.multiply(tanh_c[s], tanh_c[s])   # c_t's: dc + dh o (1 - tanh_c^2)
-            np.subtract(1, dc_total, out=dc_total)
-            dc_total *= act[s, :, 3 * H:]
-            dc_total *= dh
-            dc_total += dc
-            if valid is not None:   # finished sequences: no gates, the state's gradient passes
-                done = ~valid[s]
-                dgates[done], dc_prev[done], dc_total[done] = 0, dc[done], dc[done]
-            norms_c[t] = _norm(dc_total)
-            dh_prev = dgates @ w_hh
-            if valid is not None:
-                dh_prev[done] = dh[done]
-            dh, dc = dh_prev, dc_prev
-            grads.flush(s, [(dw_t, 0, ALL, hx)], w_ih)
+
+        def lane(rows_saved):
+            rows, (hx, act, c, tanh_c) = rows_saved
+            Bl = hx.shape[1]
+            grads = _GateGrads(None if dx is None else dx[:, rows], T, Bl, [4 * H], dtype)
+            dw_t = np.zeros((4 * H, hx.shape[2]), dtype)
+            dh, dc = grad_h[rows], np.ascontiguousarray(grad_c[rows])
+            squares_h, squares_c = np.empty(T), np.empty(T)
+            dc_total = np.empty((Bl, H), dtype)
+            for s in range(T - 1, -1, -1):
+                t = order[s]
+                dh = dh + _from_above(grad_out, t, valid, s, rows)
+                dc_prev = np.empty((Bl, H), dtype)
+                (dgates,) = grads.at(s)
+                cell(act[s], c[s], tanh_c[s], dh, dc, dgates, dc_total, dc_prev)
+                if valid is not None:   # finished sequences: no gates, the state's gradient passes
+                    done = ~valid[s, rows]
+                    dgates[done], dc_prev[done], dc_total[done] = 0, dc[done], dc[done]
+                squares_h[t], squares_c[t] = _squared_norm(dh), _squared_norm(dc_total)
+                dh_prev = dgates @ w_hh
+                if valid is not None:
+                    dh_prev[done] = dh[done]
+                dh, dc = dh_prev, dc_prev
+                grads.flush(s, [(dw_t, 0, ALL, hx)], w_ih)
+            dh0[rows], dc0[rows] = dh, dc
+            return [dw_t], [squares_h, squares_c]
+
+        (dw_t,), (norms_h, norms_c) = _add_up(threads.run_parallel(lane, lanes))
         self.step_grad_norms = {"h": norms_h, "c": norms_c}
         dw_ih, dw_hh, db = _split_weight_grad(dw_t, H, has_bias)
-        return (grads.input_grad(order), dh, dc, dw_ih, dw_hh) + ((db, db) if has_bias else ())
+        return (_time_order(dx, order), dh0, dc0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
 
 
 class GRUSequence(Function):
@@ -228,95 +280,114 @@ class GRUSequence(Function):
         H = h0.shape[1]
         self.fused = {"cell": "GRU", "steps": T, "layer": layer,
                       "direction": "reverse" if reverse else "forward", "hidden_size": H}
-        hx, order = _stack_operands(x, h0, reverse)
+        order = _order(T, reverse)
         valid = _valid(order, lengths)
         w_h = np.empty((H + 1, 3 * H), x.dtype)            # rows of [h | 1]
         w_h[:H], w_h[H] = w_hh.T, 0 if b_hh is None else b_hh
         w_x = np.empty((1 + I, 3 * H), x.dtype)            # rows of [1 | x]
         w_x[0], w_x[1:] = 0 if b_ih is None else b_ih, w_ih.T
-        act = _workspace((T, B, 3 * H), x.dtype)
-        hs = _workspace((T + 1, B, H), x.dtype)     # states, contiguous for the kernels
         out = np.empty((T, B, H), x.dtype)
-        gx = np.empty((B, 3 * H), x.dtype)
-        hs[0] = h0
-        if reset_after:
-            gh = _workspace((T, B, 3 * H), x.dtype)
-            cell = backend.impl.gru_cell_forward
-        else:
-            rh = _workspace((T, B, H + 1), x.dtype)
-            rh[:, :, H] = 1
-            gh_rz = np.empty((B, 2 * H), x.dtype)
-        for s in range(T):
-            np.dot(hx[s, :, H:], w_x, out=gx)
-            h, h_new = hs[s], hs[s + 1]
+        h_n = np.empty((B, H), x.dtype)
+        cell = backend.impl.gru_cell_forward
+
+        def lane(rows):
+            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            Bl = hx.shape[1]
+            act = _workspace((T, Bl, 3 * H), x.dtype)
+            hs = _workspace((T + 1, Bl, H), x.dtype)     # states, contiguous for the kernels
+            gx = np.empty((Bl, 3 * H), x.dtype)
+            hs[0] = h0[rows]
             if reset_after:
-                np.dot(hx[s, :, :H + 1], w_h, out=gh[s])
-                cell(gx, gh[s], h, act[s], h_new)
+                gh_or_rh = gh = _workspace((T, Bl, 3 * H), x.dtype)
             else:
-                np.dot(hx[s, :, :H + 1], w_h[:, :2 * H], out=gh_rz)
-                rz = act[s, :, :2 * H]
-                rz[...] = backend.sigmoid_forward(gx[:, :2 * H] + gh_rz)
-                np.multiply(rz[:, :H], h, out=rh[s, :, :H])
-                n = act[s, :, 2 * H:]
-                n[...] = backend.tanh_forward(gx[:, 2 * H:] + rh[s] @ w_h[:, 2 * H:])
-                np.add(n, rz[:, H:] * (h - n), out=h_new)  # (1 - z) n + z h
-            if valid is None:
-                out[order[s]] = h_new
-            else:
-                done = ~valid[s]
-                h_new[done] = h[done]
-                np.multiply(h_new, valid[s][:, None], out=out[order[s]])
-            hx[s + 1, :, :H] = h_new
-        self.save_for_backward(hx, hs, w_ih, w_hh, act, gh if reset_after else rh, order, valid,
-                               b_ih is not None, reset_after)
-        return out, hs[T].copy()
+                gh_or_rh = rh = _workspace((T, Bl, H + 1), x.dtype)
+                rh[:, :, H] = 1
+                gh_rz = np.empty((Bl, 2 * H), x.dtype)
+            for s in range(T):
+                np.dot(hx[s, :, H:], w_x, out=gx)
+                h, h_new = hs[s], hs[s + 1]
+                if reset_after:
+                    np.dot(hx[s, :, :H + 1], w_h, out=gh[s])
+                    cell(gx, gh[s], h, act[s], h_new)
+                else:
+                    np.dot(hx[s, :, :H + 1], w_h[:, :2 * H], out=gh_rz)
+                    rz = act[s, :, :2 * H]
+                    rz[...] = backend.sigmoid_forward(gx[:, :2 * H] + gh_rz)
+                    np.multiply(rz[:, :H], h, out=rh[s, :, :H])
+                    n = act[s, :, 2 * H:]
+                    n[...] = backend.tanh_forward(gx[:, 2 * H:] + rh[s] @ w_h[:, 2 * H:])
+                    np.add(n, rz[:, H:] * (h - n), out=h_new)  # (1 - z) n + z h
+                if valid is None:
+                    out[order[s], rows] = h_new
+                else:
+                    done = ~valid[s, rows]
+                    h_new[done] = h[done]
+                    np.multiply(h_new, valid[s, rows, None], out=out[order[s], rows])
+                hx[s + 1, :, :H] = h_new
+            h_n[rows] = hs[T]
+            return rows, (hx, hs, act, gh_or_rh)
+
+        lanes = threads.run_parallel(lane, _lanes(B))
+        self.save_for_backward(lanes, w_ih, w_hh, order, valid, b_ih is not None, reset_after)
+        return out, h_n
 
     def backward(self, grad_out, grad_h):
-        hx, hs, w_ih, w_hh, act, gh_or_rh, order, valid, has_bias, reset_after = self.saved
-        T, B, H = act.shape[0], act.shape[1], act.shape[2] // 3
-        grads = _GateGrads(self, w_ih.shape[1], T, B, [3 * H, 3 * H], hx.dtype)
-        dw_x_t = np.zeros((3 * H, hx.shape[2] - H), hx.dtype)   # [db_ih | dW_ih]
-        dw_h_t = np.zeros((3 * H, H + 1), hx.dtype)             # [dW_hh | db_hh]
-        if reset_after:
-            products = [(dw_x_t, 0, ALL, hx[:, :, H:]), (dw_h_t, 1, ALL, hx[:, :, :H + 1])]
-        else:   # the n block's recurrent product is on rh
-            products = [(dw_x_t, 0, ALL, hx[:, :, H:]),
-                        (dw_h_t[:2 * H], 1, slice(0, 2 * H), hx[:, :, :H + 1]),
-                        (dw_h_t[2 * H:], 1, slice(2 * H, None), gh_or_rh)]
-        dh = grad_h
-        norms_h = [0.0] * T
+        lanes, w_ih, w_hh, order, valid, has_bias, reset_after = self.saved
+        T, B, H = grad_out.shape
+        dtype = grad_out.dtype
+        dx = _input_grad(self, (T, B, w_ih.shape[1]), dtype)
+        dh0 = np.empty((B, H), dtype)
         cell = backend.impl.gru_cell_backward
-        for s in range(T - 1, -1, -1):
-            t = order[s]
-            dh = dh + (grad_out[t] if valid is None else grad_out[t] * valid[s][:, None])
-            norms_h[t] = _norm(dh)
-            h = hs[s]
-            dh_prev = np.empty((B, H), hx.dtype)
-            dgx, dgh = grads.at(s)
+
+        def lane(rows_saved):
+            rows, (hx, hs, act, gh_or_rh) = rows_saved
+            Bl = hx.shape[1]
+            grads = _GateGrads(None if dx is None else dx[:, rows], T, Bl, [3 * H, 3 * H], dtype)
+            dw_x_t = np.zeros((3 * H, hx.shape[2] - H), dtype)   # [db_ih | dW_ih]
+            dw_h_t = np.zeros((3 * H, H + 1), dtype)             # [dW_hh | db_hh]
             if reset_after:
-                cell(act[s], gh_or_rh[s], h, dh, dgx, dgh, dh_prev)
-            else:   # dgh's n block is the gradient of rh's product, as dgx's
-                r, z, n = act[s, :, :H], act[s, :, H:2 * H], act[s, :, 2 * H:]
-                dn = dh * (1 - z) * (1 - n * n)
-                drh = dn @ w_hh[2 * H:]
-                dgx[:, :H] = dgh[:, :H] = drh * h * r * (1 - r)
-                dgx[:, H:2 * H] = dgh[:, H:2 * H] = dh * (h - n) * z * (1 - z)
-                dgx[:, 2 * H:] = dgh[:, 2 * H:] = dn
-                np.add(dh * z, drh * r, out=dh_prev)
-            if valid is not None:
-                done = ~valid[s]
-                dgx[done], dgh[done] = 0, 0
-                dh_prev[done] = dh[done]
-            if reset_after:
-                dh_prev += dgh @ w_hh
-            else:
-                dh_prev += dgh[:, :2 * H] @ w_hh[:2 * H]
-            dh = dh_prev
-            grads.flush(s, products, w_ih)
+                products = [(dw_x_t, 0, ALL, hx[:, :, H:]), (dw_h_t, 1, ALL, hx[:, :, :H + 1])]
+            else:   # the n block's recurrent product is on rh
+                products = [(dw_x_t, 0, ALL, hx[:, :, H:]),
+                            (dw_h_t[:2 * H], 1, slice(0, 2 * H), hx[:, :, :H + 1]),
+                            (dw_h_t[2 * H:], 1, slice(2 * H, None), gh_or_rh)]
+            dh = grad_h[rows]
+            squares_h = np.empty(T)
+            for s in range(T - 1, -1, -1):
+                t = order[s]
+                dh = dh + _from_above(grad_out, t, valid, s, rows)
+                squares_h[t] = _squared_norm(dh)
+                h = hs[s]
+                dh_prev = np.empty((Bl, H), dtype)
+                dgx, dgh = grads.at(s)
+                if reset_after:
+                    cell(act[s], gh_or_rh[s], h, dh, dgx, dgh, dh_prev)
+                else:   # dgh's n block is the gradient of rh's product, as dgx's
+                    r, z, n = act[s, :, :H], act[s, :, H:2 * H], act[s, :, 2 * H:]
+                    dn = dh * (1 - z) * (1 - n * n)
+                    drh = dn @ w_hh[2 * H:]
+                    dgx[:, :H] = dgh[:, :H] = drh * h * r * (1 - r)
+                    dgx[:, H:2 * H] = dgh[:, H:2 * H] = dh * (h - n) * z * (1 - z)
+                    dgx[:, 2 * H:] = dgh[:, 2 * H:] = dn
+                    np.add(dh * z, drh * r, out=dh_prev)
+                if valid is not None:
+                    done = ~valid[s, rows]
+                    dgx[done], dgh[done] = 0, 0
+                    dh_prev[done] = dh[done]
+                if reset_after:
+                    dh_prev += dgh @ w_hh
+                else:
+                    dh_prev += dgh[:, :2 * H] @ w_hh[:2 * H]
+                dh = dh_prev
+                grads.flush(s, products, w_ih)
+            dh0[rows] = dh
+            return [dw_x_t, dw_h_t], [squares_h]
+
+        (dw_x_t, dw_h_t), (norms_h,) = _add_up(threads.run_parallel(lane, lanes))
         self.step_grad_norms = {"h": norms_h}
         dw_grads = (np.ascontiguousarray(dw_x_t[:, 1:]), np.ascontiguousarray(dw_h_t[:, :H]))
         biases = (dw_x_t[:, 0].copy(), dw_h_t[:, H].copy()) if has_bias else ()
-        return (grads.input_grad(order), dh) + dw_grads + biases
+        return (_time_order(dx, order), dh0) + dw_grads + biases
 
 
 class RNNSequence(Function):
@@ -332,50 +403,71 @@ class RNNSequence(Function):
         H = h0.shape[1]
         self.fused = {"cell": "RNN", "steps": T, "layer": layer,
                       "direction": "reverse" if reverse else "forward", "hidden_size": H}
-        hx, order = _stack_operands(x, h0, reverse)
         w = _stack_weights(w_ih, w_hh, None if b_ih is None else b_ih + b_hh)
+        order = _order(T, reverse)
         valid = _valid(order, lengths)
         relu = nonlinearity == "relu"
-        hs = _workspace((T + 1, B, H), x.dtype)   # hs[s + 1]: the cell's output at step s
         out = np.empty((T, B, H), x.dtype)
-        pre = np.empty((B, H), x.dtype)
+        h_n = np.empty((B, H), x.dtype)
         cell = backend.impl.rnn_cell_forward
-        for s in range(T):
-            np.dot(hx[s], w, out=pre)
-            cell(pre, hs[s + 1], relu)
-            if valid is None:
-                out[order[s]] = hs[s + 1]
-                hx[s + 1, :, :H] = hs[s + 1]
-            else:
-                np.multiply(hs[s + 1], valid[s][:, None], out=out[order[s]])
-                hx[s + 1, :, :H] = np.where(valid[s][:, None], hs[s + 1], hx[s, :, :H])
-        self.save_for_backward(hx, hs, w_ih, w_hh, order, valid, relu, b_ih is not None)
-        return out, hx[T, :, :H].copy()
+
+        def lane(rows):
+            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            Bl = hx.shape[1]
+            hs = _workspace((T + 1, Bl, H), x.dtype)   # hs[s + 1]: the cell's output at step s
+            pre = np.empty((Bl, H), x.dtype)
+            for s in range(T):
+                np.dot(hx[s], w, out=pre)
+                cell(pre, hs[s + 1], relu)
+                if valid is None:
+                    out[order[s], rows] = hs[s + 1]
+                    hx[s + 1, :, :H] = hs[s + 1]
+                else:
+                    keep = valid[s, rows, None]
+                    np.multiply(hs[s + 1], keep, out=out[order[s], rows])
+                    hx[s + 1, :, :H] = np.where(keep, hs[s + 1], hx[s, :, :H])
+            h_n[rows] = hx[T, :, :H]
+            return rows, (hx, hs)
+
+        lanes = threads.run_parallel(lane, _lanes(B))
+        self.save_for_backward(lanes, w_ih, w_hh, order, valid, relu, b_ih is not None)
+        return out, h_n
 
     def backward(self, grad_out, grad_h):
-        hx, hs, w_ih, w_hh, order, valid, relu, has_bias = self.saved
-        T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-        grads = _GateGrads(self, w_ih.shape[1], T, B, [H], hx.dtype)
-        dw_t = np.zeros((H, hx.shape[2]), hx.dtype)
-        dh = grad_h
-        norms_h = [0.0] * T
+        lanes, w_ih, w_hh, order, valid, relu, has_bias = self.saved
+        T, B, H = grad_out.shape
+        dtype = grad_out.dtype
+        dx = _input_grad(self, (T, B, w_ih.shape[1]), dtype)
+        dh0 = np.empty((B, H), dtype)
         cell = backend.impl.rnn_cell_backward
-        for s in range(T - 1, -1, -1):
-            t = order[s]
-            dh = dh + (grad_out[t] if valid is None else grad_out[t] * valid[s][:, None])
-            norms_h[t] = _norm(dh)
-            (dpre,) = grads.at(s)
-            cell(hs[s + 1], dh, dpre, relu)
-            if valid is None:
-                dh = dpre @ w_hh
-            else:
-                done = ~valid[s]
-                dpre[done] = 0
-                dh = np.where(done[:, None], dh, dpre @ w_hh)
-            grads.flush(s, [(dw_t, 0, ALL, hx)], w_ih)
+
+        def lane(rows_saved):
+            rows, (hx, hs) = rows_saved
+            Bl = hx.shape[1]
+            grads = _GateGrads(None if dx is None else dx[:, rows], T, Bl, [H], dtype)
+            dw_t = np.zeros((H, hx.shape[2]), dtype)
+            dh = grad_h[rows]
+            squares_h = np.empty(T)
+            for s in range(T - 1, -1, -1):
+                t = order[s]
+                dh = dh + _from_above(grad_out, t, valid, s, rows)
+                squares_h[t] = _squared_norm(dh)
+                (dpre,) = grads.at(s)
+                cell(hs[s + 1], dh, dpre, relu)
+                if valid is None:
+                    dh = dpre @ w_hh
+                else:
+                    done = ~valid[s, rows]
+                    dpre[done] = 0
+                    dh = np.where(done[:, None], dh, dpre @ w_hh)
+                grads.flush(s, [(dw_t, 0, ALL, hx)], w_ih)
+            dh0[rows] = dh
+            return [dw_t], [squares_h]
+
+        (dw_t,), (norms_h,) = _add_up(threads.run_parallel(lane, lanes))
         self.step_grad_norms = {"h": norms_h}
         dw_ih, dw_hh, db = _split_weight_grad(dw_t, H, has_bias)
-        return (grads.input_grad(order), dh, dw_ih, dw_hh) + ((db, db) if has_bias else ())
+        return (_time_order(dx, order), dh0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
 
 
 SEQUENCES = {"LSTM": LSTMSequence, "GRU": GRUSequence, "RNN": RNNSequence}
