@@ -12,9 +12,9 @@ The recipe (cuDNN's, and PyTorch's CPU kernels'):
 - only what backward needs is saved: `hx`, the gate activations, the cell states;
 - backward runs the steps in reverse, computing the gate gradients with the cell kernels and
   `dh_{s-1} = dgates_s W_hh` (one GEMM per step); every weight and bias gradient comes from
-  large GEMMs over chunks of steps (>= 8192 rows each, so only a chunk of gate gradients is
-  alive): `dw^T += sum_s dgates_s^T hx[s]` (G*H, H + 1 + I), and the input's gradient from
-  `dx = dgates W_ih`.
+  GEMMs over chunks of steps (about 1,024 rows each, where OpenBLAS runs these shapes
+  fastest; only a chunk of gate gradients is alive): `dw^T += sum_s dgates_s^T hx[s]`
+  (G*H, H + 1 + I), and the input's gradient from `dx = dgates W_ih`.
 
 Steps are numbered in the order they run: step s is time `order[s]` (s, or T-1-s in reverse).
 With `lengths`, a sequence whose length has passed keeps its state and outputs zeros, as the
