@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 _controller = None
 _blas_threads = None    # what set_blas_threads last set (None: BLAS's own default)
 _num_threads = None
-_pool = None
+_pool, _pool_size = None, 0
 
 
 def _positive(n, what):
@@ -59,13 +59,17 @@ def get_num_threads():
 
 
 def run_parallel(fn, items):
-    """[fn(item) for item in items], on up to get_num_threads() threads when there are several
-    items (in this thread when there is one), with BLAS held to one thread meanwhile."""
-    global _pool
+    """[fn(item) for item in items], one pool thread per item when there are several (callers
+    keep to get_num_threads() items), in this thread when there is one; BLAS is held to one
+    thread meanwhile."""
+    global _pool, _pool_size
     if len(items) == 1:
         return [fn(items[0])]
-    if _pool is None or _pool._max_workers < len(items):
-        _pool = ThreadPoolExecutor(max(len(items), _num_threads), "tinygrad_seq")
+    if _pool_size < len(items):
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+        _pool_size = max(len(items), _num_threads)
+        _pool = ThreadPoolExecutor(_pool_size, "tinygrad_seq")
     if _blas_threads == 1:
         return list(_pool.map(fn, items))
     with _blas().limit(limits=1, user_api="blas"):
