@@ -101,6 +101,14 @@ def test_matmul(sa, sb, rng):
     assert np.array_equal((a @ b).data, a.data @ b.data)
 
 
+def test_matmul_of_a_few_rows_by_a_transposed_weight(rng):
+    """x @ W.T with few rows runs as (W @ x.T).T (ops.Matmul): values and gradients hold."""
+    x, w = leaf(rng.standard_normal((3, 128))), leaf(rng.standard_normal((128, 128)))
+    np.testing.assert_allclose((x @ w.T).data, x.data @ w.data.T, rtol=1e-13, atol=1e-13)
+    assert (x @ w.T).data.flags.c_contiguous
+    assert ts.gradcheck(lambda x, w: x @ w.T, x, w)
+
+
 dims_and_shape = one_shape.flatmap(lambda s: st.tuples(
     st.just(s),
     st.one_of(st.none(), st.integers(-len(s), len(s) - 1) if s else st.none(),
