@@ -5,7 +5,7 @@
     loss = (x.tanh() * 2).sum()
     loss.backward()          # x.grad now holds d loss / d x
 """
-from . import nn, optim, threads, viz
+from . import malloc, nn, optim, threads, viz
 from .autograd import Function, Scope, Tape, current_scope, is_grad_enabled, no_grad, scope, unbroadcast
 from .gradcheck import GradcheckError, gradcheck
 from .kernels import set_backend
@@ -19,3 +19,4 @@ from .tensor import (Tensor, arange, bool_, cat, float32, float64, full, get_def
 __version__ = "0.1.0"
 
 threads._from_environment()   # one BLAS thread, a lane per core: see threads.py
+malloc._from_environment()    # keep freed memory for the next step: see malloc.py
