@@ -200,6 +200,9 @@ class TestBadInput:
             lstm(ts.randn(2, 3, 4, 3))
         with pytest.raises(ValueError, match=r"LSTM: input has 5 features, expected input_size=3"):
             lstm(ts.randn(2, 3, 5))
+        for fused in (True, False):
+            with pytest.raises(ValueError, match=r"LSTM: expected a sequence of at least one step"):
+                nn.LSTM(3, 4, fused=fused)(ts.zeros(0, 2, 3))
         with pytest.raises(TypeError, match="input is float64 but the parameters are float32"):
             lstm(ts.randn(2, 3, 3, dtype="float64"))
         with pytest.raises(ValueError, match=r"LSTMCell: expected input \(batch, 3\)"):

@@ -8,17 +8,18 @@ zeroes 2 MB per fault. On this project's 2-core machine that was 1,000-1,500 pag
 training step and a quarter of its time (fused charlm LSTM 73 -> 58 ms, composed seed LSTM
 167 -> 128 ms, with no faults left).
 
-So importing tinygrad_seq asks malloc (`mallopt`) to serve blocks under 64 MB from its heap and
-to keep up to 256 MB of free heap for reuse. That memory stays counted in the process's
-resident size until it is used again. TINYGRAD_SEQ_MALLOC=default in the environment leaves
-malloc as it is; on other C libraries nothing changes.
+So importing tinygrad_seq asks malloc (`mallopt`) to serve blocks under 32 MB (the most older
+glibc accepts) from its heap and to keep up to 256 MB of free heap for reuse. That memory stays
+counted in the process's resident size until it is used again, and a heap can only shrink from
+its top, so a long-running process may keep more. TINYGRAD_SEQ_MALLOC=default in the environment
+leaves malloc as it is; on other C libraries nothing changes.
 """
 import ctypes
 import os
 import platform
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers (malloc.h)
-MMAP_THRESHOLD = 64 << 20
+MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 256 << 20
 
 
@@ -30,8 +31,9 @@ def keep_freed_memory():
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
-        bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mmap_set = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    trim_set = mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    return bool(mmap_set and trim_set)
 
 
 def _from_environment():

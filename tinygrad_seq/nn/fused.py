@@ -41,7 +41,7 @@ from ..kernels import backend
 
 
 _POOL = {}          # (shape, dtype) -> workspace arrays, reused when nothing else holds them
-_POOL_DEPTH = 8     # at most this many per shape (live nodes and lanes of one shape at once)
+_POOL_DEPTH = 8     # per shape and thread: live nodes (and lanes) of one shape at once
 _POOL_LOCK = threading.Lock()
 MIN_LANE_ROWS = 64  # split a batch into lanes of no fewer rows (charlm's 32 rows run as one)
 
@@ -61,7 +61,7 @@ def _workspace(shape, dtype):
             if sys.getrefcount(a) == 3:
                 return a
         a = np.empty(shape, dtype)
-        if len(arrays) < _POOL_DEPTH:
+        if len(arrays) < _POOL_DEPTH * threads.get_num_threads():
             arrays.append(a)
         return a
 
@@ -215,7 +215,7 @@ class LSTMSequence(Function):
                     h[done], c[s + 1][done] = hx[s, done, :H], c[s][done]
                     np.multiply(h, valid[s, rows, None], out=out[order[s], rows])
                 hx[s + 1, :, :H] = h
-            h_n[rows], c_n[rows] = h, c[T]
+            h_n[rows], c_n[rows] = hx[T, :, :H], c[T]   # h0, c0 when T = 0
             return rows, (hx, act, c, tanh_c)
 
         lanes = threads.run_parallel(lane, _lanes(B))

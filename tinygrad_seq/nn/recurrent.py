@@ -114,6 +114,9 @@ class RNNBase(Module):
         if batched and self.batch_first:
             x = x.transpose(0, 1)
         T, B = x.shape[0], x.shape[1]
+        if T == 0:   # as PyTorch: there is no last state to return
+            raise ValueError(f"{name}: expected a sequence of at least one step, got input "
+                             f"shape {input.shape}")
         states = self._check_states(hx, batched, B, dtype)
         if lengths is not None:
             lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
