@@ -102,11 +102,18 @@ def test_matmul(sa, sb, rng):
 
 
 def test_matmul_of_a_few_rows_by_a_transposed_weight(rng):
-    """x @ W.T with few rows runs as (W @ x.T).T (ops.Matmul): values and gradients hold."""
-    x, w = leaf(rng.standard_normal((3, 128))), leaf(rng.standard_normal((128, 128)))
+    """x @ W.T with few rows runs as (W @ x.T).T, and W.T's gradient is computed in its own
+    (transposed) layout (ops.Matmul): values and gradients hold, W.grad comes out C-ordered."""
+    x, w = leaf(rng.standard_normal((3, 128))), leaf(rng.standard_normal((160, 128)))
     np.testing.assert_allclose((x @ w.T).data, x.data @ w.data.T, rtol=1e-13, atol=1e-13)
     assert (x @ w.T).data.flags.c_contiguous
     assert ts.gradcheck(lambda x, w: x @ w.T, x, w)
+    g = rng.standard_normal((3, 160))
+    x.grad = w.grad = None
+    (x @ w.T).backward(ts.Tensor(g))
+    np.testing.assert_allclose(w.grad.data, g.T @ x.data, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(x.grad.data, g @ w.data, rtol=1e-13, atol=1e-13)
+    assert w.grad.data.flags.c_contiguous
 
 
 dims_and_shape = one_shape.flatmap(lambda s: st.tuples(

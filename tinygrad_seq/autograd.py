@@ -240,8 +240,9 @@ def accumulate_leaf(leaf, grad):
     if leaf._hooks:
         grad = _run_hooks(leaf._hooks, grad, leaf._make)
     if leaf.grad is None:
-        # a copy: the incoming array may be shared with another input or be a read-only view
-        leaf.grad = leaf._make(np.array(grad, dtype=leaf.dtype), None, 0)
+        # a copy: the incoming array may be shared with another input or be a read-only view;
+        # C-ordered whatever the incoming layout, so that optimizers and later sums run fast
+        leaf.grad = leaf._make(np.array(grad, dtype=leaf.dtype, order="C"), None, 0)
     else:
         leaf.grad.data += grad
 
@@ -290,7 +291,7 @@ def backward(tensor, grad, retain_graph=False):
 
 def _norm(g):
     """Euclidean norm of an array as a Python float (inf past float32's range: "exploded")."""
-    flat = g.reshape(-1)
+    flat = g.ravel(order="K")   # a view for C- and F-ordered arrays alike
     return math.sqrt(float(np.dot(flat, flat)))
 
 
