@@ -164,6 +164,9 @@ class Function:
     """
 
     saved = ()
+    # set per node where needed (the walk, hooks, names); the defaults cost nothing per node
+    freed = False
+    hooks = retained = names = grad_norms = None
 
     @property
     def op(self):
@@ -182,17 +185,14 @@ class Function:
             shapes = ", ".join(f"{t.shape} {t.dtype}" for t in inputs)
             raise type(e)(f"{fn.op}: {e} (inputs: {shapes})") from None
         make = inputs[0]._make  # Tensor._make, reached without importing tensor.py
-        parents = tuple(t._grad_edge() for t in inputs) if _grad_enabled else ()
-        if not any(p is not None for p in parents):
+        if not (_grad_enabled and any([t.requires_grad for t in inputs])):
             return tuple(make(o, None, 0) for o in out) if type(out) is tuple else make(out, None, 0)
         fn.index = next(_tape_counter)
-        fn.parents = parents
-        fn.in_shapes = tuple(t.data.shape for t in inputs)
-        fn.out_shapes = tuple(o.shape for o in out) if type(out) is tuple else (out.shape,)
+        fn.parents = tuple([t._grad_edge() for t in inputs])
+        fn.in_shapes = tuple([t.data.shape for t in inputs])
+        fn.out_shapes = tuple([o.shape for o in out]) if type(out) is tuple else (out.shape,)
         fn.dtype = out[0].dtype if type(out) is tuple else out.dtype
         fn.scope = _current_scope
-        fn.freed = False
-        fn.hooks = fn.retained = fn.names = fn.grad_norms = None
         for tape in _open_tapes:
             tape.nodes.append(fn)
         if type(out) is tuple:
@@ -210,13 +210,12 @@ class Function:
 def unbroadcast(grad, shape):
     """Sum a gradient of a broadcast result back to `shape` (the one place broadcasting is undone)."""
     extra = grad.ndim - len(shape)
+    if grad.shape[extra:] == shape:   # summed over leading axes only (a bias over the batch)
+        if extra and grad.flags.c_contiguous and grad.dtype.kind == "f":
+            return backend.sum_to_shape(grad, shape)   # one fused pass
+        return grad.sum(axis=tuple(range(extra))) if extra else grad
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
-    if not axes:
-        return grad.reshape(shape)
-    if axes == tuple(range(len(axes))) and grad.flags.c_contiguous and grad.dtype.kind == "f":
-        # summed over leading axes only (a bias broadcast over the batch): one fused pass
-        return backend.sum_to_shape(grad, grad.shape[len(axes):]).reshape(shape)
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
@@ -265,9 +264,10 @@ def backward(tensor, grad, retain_graph=False):
                 f"saved buffers were freed; call backward(retain_graph=True) the first time to "
                 f"backward through the same graph twice")
         grads = pending.pop(node)
-        if node.hooks or node.retained or any(g is None for g in grads):
+        # (a node with one output is only pending once that output has a gradient)
+        if node.hooks or node.retained or (len(grads) > 1 and any(g is None for g in grads)):
             _complete_output_grads(node, grads, make)
-        node.grad_norms = tuple(_norm(g) for g in grads)   # kept for pictures of gradient flow
+        node.grad_norms = tuple([_norm(g) for g in grads])   # kept for pictures of gradient flow
         input_grads = node.backward(*grads)
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
@@ -292,7 +292,7 @@ def backward(tensor, grad, retain_graph=False):
 def _norm(g):
     """Euclidean norm of an array as a Python float (inf past float32's range: "exploded")."""
     flat = g.ravel(order="K")   # a view for C- and F-ordered arrays alike
-    return math.sqrt(float(np.dot(flat, flat)))
+    return math.sqrt(float(flat.dot(flat)))
 
 
 def _complete_output_grads(node, grads, make):

@@ -304,14 +304,14 @@ class Matmul(_Op):
             g = g[..., None, :]
         da = db = None
         if self.needs(0):
-            da = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            da = unbroadcast(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
         if self.needs(1):
             if a.ndim == b.ndim == 2 and b.flags.f_contiguous and not b.flags.c_contiguous:
                 # b is a transposed weight (x @ W.T): computing db in b's layout, as PyTorch
                 # does, makes W's gradient contiguous; 1.45x faster at 32 x 256 @ 256 x 1024
                 db = (g.T @ a).T
             else:
-                db = unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+                db = unbroadcast(a2.swapaxes(-1, -2) @ g, b2.shape).reshape(b.shape)
         return da, db
 
 

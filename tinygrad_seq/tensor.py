@@ -1,4 +1,6 @@
 """Tensor: a numpy array, the node that made it, and methods that call the ops in ops.py."""
+import math
+
 import numpy as np
 
 from . import autograd, ops
@@ -441,7 +443,8 @@ class Tensor:
 
     @property
     def T(self):
-        return self.permute(*reversed(range(self.ndim)))
+        """The axes reversed (a valid permutation by construction: no checks, every step's W.T)"""
+        return ops.Permute.apply(self, dims=tuple(range(self.ndim - 1, -1, -1)))
 
     def expand(self, *sizes):
         sizes = _shape_arg(sizes)
@@ -548,12 +551,12 @@ def _shape_arg(shape):
 
 def _resolve_shape(shape, from_shape):
     """A reshape target with its -1 filled in, or a clear error."""
-    count = int(np.prod(from_shape))
-    known = int(np.prod([n for n in shape if n != -1]))
+    count = math.prod(from_shape)
+    known = math.prod([n for n in shape if n != -1])
     unknown = [i for i, n in enumerate(shape) if n == -1]
     if len(unknown) == 1 and known and count % known == 0:
         shape = shape[:unknown[0]] + (count // known,) + shape[unknown[0] + 1:]
-    if len(unknown) > 1 or any(n < 0 for n in shape) or int(np.prod(shape)) != count:
+    if len(unknown) > 1 or any(n < 0 for n in shape) or math.prod(shape) != count:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {from_shape} ({count} "
                          f"elements) into {shape}")
     return shape

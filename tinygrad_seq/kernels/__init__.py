@@ -60,6 +60,7 @@ gate blocks side by side along the last axis in PyTorch's order:
 reference.py, for callers that manage their own buffers.
 """
 import importlib
+import math
 import os
 import types
 
@@ -289,7 +290,7 @@ class Backend:
     def sum_to_shape(self, g, shape):
         if tuple(shape) != g.shape[g.ndim - len(shape):]:
             raise ValueError(f"sum_to_shape: {tuple(shape)} is not a suffix of {g.shape}")
-        n = int(np.prod(shape))
+        n = math.prod(shape)
         out = np.empty(n, _float_dtype("sum_to_shape", g))
         rows = g.size // n if n else 0
         self.impl.sum_rows(np.ascontiguousarray(g).reshape(rows, n), out)
