@@ -20,6 +20,18 @@ def test_matmul_mismatch_says_what_was_expected():
         ts.ones(2, 3) @ ts.ones(4, 5)
 
 
+def test_linear_errors_name_the_shapes_and_dtypes():
+    with pytest.raises(ValueError, match=r"linear: expected input \(..., in_features\), "
+                                         r"weight \(out_features, in_features\) and bias "
+                                         r"\(out_features,\); got input \(2, 3\), "
+                                         r"weight \(4, 5\), bias \(4,\)"):
+        F.linear(ts.ones(2, 3), ts.ones(4, 5), ts.ones(4))
+    with pytest.raises(ValueError, match=r"bias \(3,\)"):
+        F.linear(ts.ones(2, 5), ts.ones(4, 5), ts.ones(3))
+    with pytest.raises(TypeError, match=r"linear: expected one float dtype; got \(2, 5\) float64"):
+        F.linear(ts.ones(2, 5, dtype=ts.float64), ts.ones(4, 5))
+
+
 def test_shape_op_errors():
     with pytest.raises(ValueError, match=r"reshape: cannot reshape a tensor of shape \(2, 3\)"):
         ts.ones(2, 3).reshape(4, -1)

@@ -116,6 +116,34 @@ def test_matmul_of_a_few_rows_by_a_transposed_weight(rng):
     assert w.grad.data.flags.c_contiguous
 
 
+@pytest.mark.parametrize("x_shape,out,bias", [
+    ((3,), 2, True), ((2, 3), 4, True), ((4, 2, 3), 2, False), ((5, 1), 3, True),  # K = 1
+    ((0, 3), 2, True), ((2, 3), 0, True),    # empty batch, no outputs
+    ((3, 128), 160, True),    # few rows by a large weight: computed as (W @ x.T).T
+])
+def test_linear(x_shape, out, bias, rng):
+    """F.linear(x, W, b) = x @ W.T + b: values and every gradient, as one node."""
+    x = leaf(rng.standard_normal(x_shape))
+    w = leaf(rng.standard_normal((out, x_shape[-1])))
+    args = (x, w, leaf(rng.standard_normal(out))) if bias else (x, w)
+    y = F.linear(*args)
+    expected = x.data @ w.data.T + (args[2].data if bias else 0)
+    np.testing.assert_allclose(y.data, expected, rtol=1e-13, atol=1e-13)
+    assert y.data.shape == x_shape[:-1] + (out,)
+    assert y._node.op == "linear"
+    assert ts.gradcheck(F.linear, *args)
+
+
+def test_linear_gradients_of_some_inputs_only(rng):
+    """A constant input gets no gradient; the weight's gradient keeps the weight's layout."""
+    x = ts.Tensor(rng.standard_normal((4, 3)))
+    w, b = leaf(rng.standard_normal((2, 3))), ts.Tensor(rng.standard_normal(2))
+    g = rng.standard_normal((4, 2))
+    F.linear(x, w, b).backward(ts.Tensor(g))
+    np.testing.assert_allclose(w.grad.data, g.T @ x.data, rtol=1e-13, atol=1e-13)
+    assert x.grad is None and b.grad is None and w.grad.data.flags.c_contiguous
+
+
 dims_and_shape = one_shape.flatmap(lambda s: st.tuples(
     st.just(s),
     st.one_of(st.none(), st.integers(-len(s), len(s) - 1) if s else st.none(),

@@ -5,6 +5,8 @@ gradient it sends to input `a`. backward may return a gradient with the output's
 shape; `autograd.unbroadcast` reduces it to the input's shape in one place. backward returns
 None for an input that needs no gradient (`self.needs(i)` tells which do).
 """
+import math
+
 import numpy as np
 
 from .autograd import Function, unbroadcast
@@ -270,7 +272,20 @@ class Cast(_Op):
         return g.astype(self.in_dtype)
 
 
-# ------------------------------------------------------------------------------ matmul
+# ------------------------------------------------------------------------------ matmul, linear
+def _product(a, b):
+    """a @ b for 2-D a and b, avoiding two shapes OpenBLAS runs slowly (measured on one core)."""
+    if a.shape[1] == 1:
+        # an outer product: the same numbers, 4x faster than its GEMM with K = 1
+        # (a (1000, 1) input times (1, 256) weights, every step of the seed example)
+        return a * b
+    if a.shape[0] <= 32 and b.flags.f_contiguous and b.size >= 16384:
+        # x @ W.T with a few rows, as every recurrent step: computed as (W @ x.T).T,
+        # 1.4x faster at 32 x 256 @ 256 x 768; equal up to rounding (mostly bit for bit)
+        return np.ascontiguousarray((b.T @ a.T).T)
+    return a @ b
+
+
 class Matmul(_Op):
     """out = a @ b (numpy rules: 1-D operands, broadcast batch dims);  da = g @ b^T, db = a^T @ g"""
     def forward(self, a, b):
@@ -282,16 +297,7 @@ class Matmul(_Op):
             raise ValueError(f"inner dimensions differ: {a.shape} @ {b.shape}; expected "
                              f"a.shape[-1] ({k_a}) == b.shape[-2] ({k_b})")
         self.save_for_backward(a, b)
-        if a.ndim == b.ndim == 2:   # two shapes OpenBLAS runs slowly, measured on one core
-            if k_a == 1:
-                # an outer product: the same numbers, 4x faster than its GEMM with K = 1
-                # (a (1000, 1) input times (1, 256) weights, every step of the seed example)
-                return a * b
-            if a.shape[0] <= 32 and b.flags.f_contiguous and b.size >= 16384:
-                # x @ W.T with a few rows, as every recurrent step: computed as (W @ x.T).T,
-                # 1.4x faster at 32 x 256 @ 256 x 768; equal up to rounding (mostly bit for bit)
-                return np.ascontiguousarray((b.T @ a.T).T)
-        return a @ b
+        return _product(a, b) if a.ndim == b.ndim == 2 else a @ b
 
     def backward(self, g):
         a, b = self.saved
@@ -313,6 +319,36 @@ class Matmul(_Op):
             else:
                 db = unbroadcast(a2.swapaxes(-1, -2) @ g, b2.shape).reshape(b.shape)
         return da, db
+
+
+class Linear(_Op):
+    """out = x W^T + b (x (..., in), W (out, in), b (out,));  dx = g W, dW = g^T x, db = g summed
+
+    One node for an affine map, as torch.nn.functional.linear: the layers and the recurrent
+    cells' projections. W's gradient comes out in W's own layout, with no transpose node.
+    """
+    def forward(self, x, weight, bias=None):
+        if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1] or (
+                bias is not None and bias.shape != weight.shape[:1]):
+            raise ValueError(f"expected input (..., in_features), weight (out_features, "
+                             f"in_features) and bias (out_features,); got input {x.shape}, "
+                             f"weight {weight.shape}"
+                             + ("" if bias is None else f", bias {bias.shape}"))
+        rows = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+        self.save_for_backward(rows, weight)
+        out = _product(rows, weight.T)
+        if bias is not None:
+            out += bias
+        return out.reshape(x.shape[:-1] + weight.shape[:1])
+
+    def backward(self, g):
+        rows, weight = self.saved
+        g = g.reshape(rows.shape[0], weight.shape[0])
+        dx = (g @ weight).reshape(self.in_shapes[0]) if self.needs(0) else None
+        dw = g.T @ rows if self.needs(1) else None
+        if len(self.parents) == 2:
+            return dx, dw
+        return dx, dw, (unbroadcast(g, weight.shape[:1]) if self.needs(2) else None)
 
 
 # ------------------------------------------------------------------------------ reductions

@@ -1,4 +1,4 @@
-"""Recurrent cells written from primitives (matmul, add, sigmoid, tanh, chunk, mul).
+"""Recurrent cells written from primitives (linear, add, sigmoid, tanh, chunk, mul).
 
 Each cell's math is a plain function that reads like its equations, one gate per line; the cell
 modules (one step) and the unrolled layers in recurrent.py both call these functions. Weight
@@ -9,14 +9,10 @@ import math
 
 from ..autograd import scope
 from ..tensor import Tensor, zeros
+from .functional import linear
 from .fused import fused_cell
 from .layers import uniform_parameter
 from .module import Module
-
-
-def _affine(x, weight, bias):
-    y = x @ weight.T
-    return y if bias is None else y + bias
 
 
 def _named(t, name):
@@ -26,7 +22,7 @@ def _named(t, name):
 
 def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)   (relu instead of tanh if asked)"""
-    pre = _affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh)
+    pre = linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh)
     return _named(pre.tanh() if nonlinearity == "tanh" else pre.relu(), "h_t")
 
 
@@ -40,7 +36,7 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
         c' = f * c + i * g
         h' = o * tanh(c')
     """
-    gates = _affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh)
+    gates = linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh)
     i, f, g, o = gates.chunk(4, dim=1)
     i = _named(i.sigmoid(), "i_t")
     f = _named(f.sigmoid(), "f_t")
@@ -63,19 +59,19 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True):
         n  = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
     """
     hidden = h.shape[-1]
-    x_r, x_z, x_n = _affine(x, w_ih, b_ih).chunk(3, dim=1)
+    x_r, x_z, x_n = linear(x, w_ih, b_ih).chunk(3, dim=1)
     if reset_after:
-        h_r, h_z, h_n = _affine(h, w_hh, b_hh).chunk(3, dim=1)
+        h_r, h_z, h_n = linear(h, w_hh, b_hh).chunk(3, dim=1)
     else:
         w_rz, w_n = w_hh[:2 * hidden], w_hh[2 * hidden:]
         b_rz, b_n = (None, None) if b_hh is None else (b_hh[:2 * hidden], b_hh[2 * hidden:])
-        h_r, h_z = _affine(h, w_rz, b_rz).chunk(2, dim=1)
+        h_r, h_z = linear(h, w_rz, b_rz).chunk(2, dim=1)
     r = _named((x_r + h_r).sigmoid(), "r_t")
     z = _named((x_z + h_z).sigmoid(), "z_t")
     if reset_after:
         n = _named((x_n + r * h_n).tanh(), "n_t")
     else:
-        n = _named((x_n + _affine(r * h, w_n, b_n)).tanh(), "n_t")
+        n = _named((x_n + linear(r * h, w_n, b_n)).tanh(), "n_t")
     return _named((1 - z) * n + z * h, "h_t")
 
 

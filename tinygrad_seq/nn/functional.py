@@ -105,6 +105,15 @@ def dropout(input, p=0.5, training=True):
     return ops.Dropout.apply(input, mask=mask)
 
 
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias as one node: input (..., in), weight (out, in), bias (out,)."""
+    operands = (input, weight) if bias is None else (input, weight, bias)
+    if any(t.dtype != weight.dtype for t in operands):
+        raise TypeError("linear: expected one float dtype; got "
+                        + ", ".join(f"{t.shape} {t.dtype}" for t in operands))
+    return ops.Linear.apply(*operands)
+
+
 def embedding(input, weight, padding_idx=None):
     """Rows of `weight` (num_embeddings, dim) picked by the integer tensor `input`."""
     indices = input.data if isinstance(input, Tensor) else np.asarray(input)

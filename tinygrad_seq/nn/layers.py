@@ -27,8 +27,7 @@ class Linear(Module):
     def forward(self, x):
         if x.shape[-1:] != (self.in_features,):
             raise ValueError(f"Linear: expected input (..., {self.in_features}), got {x.shape}")
-        y = x @ self.weight.T
-        return y + self.bias if self.bias is not None else y
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
