@@ -3,8 +3,9 @@
 For one workload and cell of rnn.py, each variant runs in its own process: first the median
 step time without instrumentation (as rnn.py measures it), then --steps more steps with every
 op timed, split into:
-    GEMM              matrix products (our Matmul nodes; PyTorch's mm/addmm/bmm/linear)
-    element-wise      every other op (adds, gates, chunks, stacks, the loss), forward and backward
+    GEMM              matrix products (our Matmul and Linear nodes; PyTorch's mm/addmm/...)
+    element-wise      every other op (adds, gates, chunks, stacks, the loss), forward and
+                      backward, and adding gradients into the parameters' .grad
     fused kernels     our fused layers' numba cell kernels (fused variant only)
     fused GEMM+glue   the rest of our fused nodes: their GEMMs and numpy bookkeeping
     fused RNN         PyTorch's fused layer ops (oneDNN's mkldnn_rnn_layer and its backward)
@@ -65,7 +66,8 @@ def profile_ours(cell, w, variant, steps):
         for cls in vars(module).values():
             if isinstance(cls, type) and issubclass(cls, autograd.Function) \
                     and cls.__module__ == module.__name__:
-                key = category or ("GEMM" if cls is ops.Matmul else "element-wise")
+                key = category or ("GEMM" if cls in (ops.Matmul, ops.Linear) else
+                                   "element-wise")
                 for method in ("forward", "backward"):
                     if method in vars(cls):
                         setattr(cls, method, _timed(vars(cls)[method], spent, key))
@@ -74,6 +76,7 @@ def profile_ours(cell, w, variant, steps):
             setattr(backend.impl, name, _timed(getattr(backend.impl, name), spent,
                                                "fused kernels"))
     autograd._norm = _timed(autograd._norm, spent, "grad norms")
+    autograd.accumulate_leaf = _timed(autograd.accumulate_leaf, spent, "element-wise")
     optim.Adam.step = _timed(optim.Adam.step, spent, "optimizer")
     step()
     spent.clear()
