@@ -14,6 +14,8 @@ op timed, split into:
     tape + Python     the rest: recording nodes, the backward walk, the Python loop
 Timing each op costs a little (about a microsecond per op for ours; PyTorch's profiler costs
 more), so the instrumented total exceeds the plain median; compare categories, not totals.
+A fused layer that splits its batch into lanes (seed, two threads) runs its kernels in several
+threads at once: its two fused categories add up the lanes' times and can exceed the step.
 
     python benchmarks/rnn_profile.py --workload charlm --cell LSTM --threads 1
 """
