@@ -3,7 +3,8 @@
 For one workload and cell of rnn.py, each variant runs in its own process: first the median
 step time without instrumentation (as rnn.py measures it), then --steps more steps with every
 op timed, split into:
-    GEMM              matrix products (our Matmul and Linear nodes; PyTorch's mm/addmm/...)
+    GEMM              matrix products (our Matmul and Linear nodes, the latter with their bias
+                      adds and sums; PyTorch's mm/addmm/...)
     element-wise      every other op (adds, gates, chunks, stacks, the loss), forward and
                       backward, and adding gradients into the parameters' .grad
     fused kernels     our fused layers' numba cell kernels (fused variant only)
@@ -102,19 +103,28 @@ def profile_torch(cell, w, variant, steps):
             step()
         total = 1e3 * (time.perf_counter() - start) / steps
     ms = collections.defaultdict(float)
-    for event in prof.key_averages():
-        if event.key in TORCH_GEMMS:
+    for event in prof.events():
+        if event.name.startswith("Optimizer.step"):
+            ms["optimizer"] += event.cpu_time_total / 1e3 / steps   # with the ops inside
+            continue
+        if _inside_optimizer(event) or not event.name.startswith("aten::"):
+            continue   # counted above, or the profiler's own records
+        if event.name in TORCH_GEMMS:
             key = "GEMM"
-        elif "rnn" in event.key and event.key.startswith("aten::mkldnn"):
+        elif event.name.startswith("aten::mkldnn_rnn"):
             key = "fused RNN"
-        elif event.key.startswith("Optimizer.step") or "adam" in event.key.lower():
-            key = "optimizer"
-        elif event.key.startswith("aten::"):
-            key = "element-wise"
         else:
-            continue   # the profiler's own records (autograd nodes wrap the aten ops above)
+            key = "element-wise"
         ms[key] += event.self_cpu_time_total / 1e3 / steps
     return plain, total, dict(ms)
+
+
+def _inside_optimizer(event):
+    while event.cpu_parent is not None:
+        event = event.cpu_parent
+        if event.name.startswith("Optimizer.step"):
+            return True
+    return False
 
 
 def measure(workload, cell, variant, steps):

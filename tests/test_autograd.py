@@ -65,6 +65,29 @@ def test_hook_can_replace_the_gradient_and_be_removed():
     x.grad = None
     (y * 2).sum().backward()
     assert np.array_equal(x.grad.data, [6, 6])
+    z = x * 1
+    z.register_hook(lambda g: g * 3).remove()   # a node left with an empty set of hooks
+    x.grad = None
+    (z * 2).sum().backward()
+    assert np.array_equal(x.grad.data, [2, 2])
+
+
+@pytest.mark.parametrize("g_shape,shape", [
+    ((4, 3), (3,)), ((2, 4, 3), (4, 3)), ((4, 3), ()), ((4, 1, 3), (1, 3)), ((4, 3), (4, 1)),
+    ((4, 3), (4, 3)), ((2, 4, 3), (2, 1, 3))])
+@pytest.mark.parametrize("layout", ["C", "transposed"])
+def test_unbroadcast_sums_a_gradient_back_to_its_input_shape(g_shape, shape, layout, rng):
+    """The one place broadcasting is undone: leading axes and size-1 axes summed away, for
+    contiguous and strided gradients alike."""
+    from tinygrad_seq.autograd import unbroadcast
+    g = rng.standard_normal(g_shape)
+    if layout == "transposed":
+        g = np.ascontiguousarray(g.T).T     # the same values, F-ordered
+    extra = g.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape)
+                                       if n == 1 and g_shape[extra + i] != 1)
+    expected = g.sum(axis=axes, keepdims=True).reshape(shape)
+    np.testing.assert_allclose(unbroadcast(g, shape), expected, rtol=1e-13, atol=1e-13)
 
 
 def test_hook_on_an_intermediate_survives_the_tensor_going_away():

@@ -23,13 +23,18 @@ def test_matmul_mismatch_says_what_was_expected():
 def test_linear_errors_name_the_shapes_and_dtypes():
     with pytest.raises(ValueError, match=r"linear: expected input \(..., in_features\), "
                                          r"weight \(out_features, in_features\) and bias "
-                                         r"\(out_features,\); got input \(2, 3\), "
-                                         r"weight \(4, 5\), bias \(4,\)"):
+                                         r"\(out_features,\); got input \(2, 3\) float32, "
+                                         r"weight \(4, 5\) float32, bias \(4,\) float32"):
         F.linear(ts.ones(2, 3), ts.ones(4, 5), ts.ones(4))
-    with pytest.raises(ValueError, match=r"bias \(3,\)"):
+    with pytest.raises(ValueError, match=r"bias \(3,\) float32"):
         F.linear(ts.ones(2, 5), ts.ones(4, 5), ts.ones(3))
-    with pytest.raises(TypeError, match=r"linear: expected one float dtype; got \(2, 5\) float64"):
+    with pytest.raises(TypeError, match=r"linear: expected floating-point tensors of one dtype; "
+                                        r"got input \(2, 5\) float64, weight \(4, 5\) float32"):
         F.linear(ts.ones(2, 5, dtype=ts.float64), ts.ones(4, 5))
+    with pytest.raises(TypeError, match=r"linear: expected floating-point tensors of one dtype"):
+        F.linear(ts.Tensor(np.ones((2, 5), np.int64)), ts.Tensor(np.ones((4, 5), np.int64)))
+    with pytest.raises(TypeError, match=r"linear: expected Tensors; got ndarray, Tensor"):
+        F.linear(np.ones((2, 5), np.float32), ts.ones(4, 5))
 
 
 def test_shape_op_errors():

@@ -142,6 +142,24 @@ def test_linear_gradients_of_some_inputs_only(rng):
     F.linear(x, w, b).backward(ts.Tensor(g))
     np.testing.assert_allclose(w.grad.data, g.T @ x.data, rtol=1e-13, atol=1e-13)
     assert x.grad is None and b.grad is None and w.grad.data.flags.c_contiguous
+    b = leaf(rng.standard_normal(2))
+    F.linear(x, w.detach(), b).backward(ts.Tensor(g))    # only the bias needs a gradient
+    np.testing.assert_allclose(b.grad.data, g.sum(axis=0), rtol=1e-13, atol=1e-13)
+
+
+def test_linear_takes_an_integer_input_into_the_weights_dtype(rng):
+    layer = ts.nn.Linear(3, 2)
+    x = np.arange(6).reshape(2, 3)
+    y = layer(ts.Tensor(x))
+    assert y.dtype == layer.weight.dtype
+    np.testing.assert_allclose(y.data, layer(ts.Tensor(x.astype(np.float32))).data)
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3), (2, 3, 4)])
+def test_transpose_property_reverses_the_axes(shape, rng):
+    x = leaf(rng.standard_normal(shape))
+    assert np.array_equal(x.T.data, x.data.T)
+    assert ts.gradcheck(lambda t: t.T, x)
 
 
 dims_and_shape = one_shape.flatmap(lambda s: st.tuples(

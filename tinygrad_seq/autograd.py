@@ -185,6 +185,8 @@ class Function:
             shapes = ", ".join(f"{t.shape} {t.dtype}" for t in inputs)
             raise type(e)(f"{fn.op}: {e} (inputs: {shapes})") from None
         make = inputs[0]._make  # Tensor._make, reached without importing tensor.py
+        # requires_grad: a leaf that asked for gradients, or an op's output that was recorded
+        # (Tensor._make; requires_grad_ refuses to change it on the latter)
         if not (_grad_enabled and any([t.requires_grad for t in inputs])):
             return tuple(make(o, None, 0) for o in out) if type(out) is tuple else make(out, None, 0)
         fn.index = next(_tape_counter)

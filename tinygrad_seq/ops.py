@@ -327,18 +327,13 @@ class Linear(_Op):
     One node for an affine map, as torch.nn.functional.linear: the layers and the recurrent
     cells' projections. W's gradient comes out in W's own layout, with no transpose node.
     """
-    def forward(self, x, weight, bias=None):
-        if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1] or (
-                bias is not None and bias.shape != weight.shape[:1]):
-            raise ValueError(f"expected input (..., in_features), weight (out_features, "
-                             f"in_features) and bias (out_features,); got input {x.shape}, "
-                             f"weight {weight.shape}"
-                             + ("" if bias is None else f", bias {bias.shape}"))
+    def forward(self, x, weight, bias=None):   # shapes checked in nn.functional.linear
         rows = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
         self.save_for_backward(rows, weight)
+        self.has_bias = bias is not None
         out = _product(rows, weight.T)
         if bias is not None:
-            out += bias
+            out += bias   # out is a new array
         return out.reshape(x.shape[:-1] + weight.shape[:1])
 
     def backward(self, g):
@@ -346,9 +341,10 @@ class Linear(_Op):
         g = g.reshape(rows.shape[0], weight.shape[0])
         dx = (g @ weight).reshape(self.in_shapes[0]) if self.needs(0) else None
         dw = g.T @ rows if self.needs(1) else None
-        if len(self.parents) == 2:
+        if not self.has_bias:
             return dx, dw
-        return dx, dw, (unbroadcast(g, weight.shape[:1]) if self.needs(2) else None)
+        db = unbroadcast(g, weight.shape[:1]) if self.needs(2) else None
+        return dx, dw, db
 
 
 # ------------------------------------------------------------------------------ reductions

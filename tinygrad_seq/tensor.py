@@ -443,7 +443,7 @@ class Tensor:
 
     @property
     def T(self):
-        """The axes reversed (a valid permutation by construction: no checks, every step's W.T)"""
+        """The axes reversed (a valid permutation by construction, so unchecked)"""
         return ops.Permute.apply(self, dims=tuple(range(self.ndim - 1, -1, -1)))
 
     def expand(self, *sizes):

@@ -106,11 +106,26 @@ def dropout(input, p=0.5, training=True):
 
 
 def linear(input, weight, bias=None):
-    """input @ weight.T + bias as one node: input (..., in), weight (out, in), bias (out,)."""
+    """input @ weight.T + bias as one node: input (..., in), weight (out, in), bias (out,).
+
+    An integer or bool input takes the weight's float dtype, as `input @ weight.T` would.
+    """
     operands = (input, weight) if bias is None else (input, weight, bias)
-    if any(t.dtype != weight.dtype for t in operands):
-        raise TypeError("linear: expected one float dtype; got "
-                        + ", ".join(f"{t.shape} {t.dtype}" for t in operands))
+    if not all(isinstance(t, Tensor) for t in operands):
+        raise TypeError("linear: expected Tensors; got "
+                        + ", ".join(type(t).__name__ for t in operands))
+    if input.dtype.kind in "iub" and weight.dtype.kind == "f":
+        input = input.to(weight.dtype)
+        operands = (input,) + operands[1:]
+    shapes = f"input {input.shape} {input.dtype}, weight {weight.shape} {weight.dtype}" + (
+        "" if bias is None else f", bias {bias.shape} {bias.dtype}")
+    if weight.dtype.kind != "f" or input.dtype != weight.dtype or (
+            bias is not None and bias.dtype != weight.dtype):
+        raise TypeError(f"linear: expected floating-point tensors of one dtype; got {shapes}")
+    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1] or (
+            bias is not None and bias.shape != weight.shape[:1]):
+        raise ValueError(f"linear: expected input (..., in_features), weight (out_features, "
+                         f"in_features) and bias (out_features,); got {shapes}")
     return ops.Linear.apply(*operands)
 
 
