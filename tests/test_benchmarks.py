@@ -1,0 +1,39 @@
+"""The recurrent benchmarks still run: one row each, for our own variants, a few steps.
+
+They run in their own process, as the benchmarks do: rnn_profile.py patches the ops' classes to
+time them. Timings are not checked (speed is measured in benchmarks, not asserted in tests).
+"""
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).parent.parent / "benchmarks"
+
+
+def _row(script, variant):
+    out = subprocess.run([sys.executable, str(BENCHMARKS / script), "--json", "--workload",
+                          "charlm", "--cell", "RNN", "--variant", variant, "--steps", "2"],
+                         check=True, capture_output=True, text=True, timeout=300).stdout
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("variant", ["fused", "composed"])
+def test_rnn_benchmark_row(variant):
+    row = _row("rnn.py", variant)
+    assert row["ms"] > 0 and row["mb"] >= 0
+
+
+@pytest.mark.parametrize("variant", ["fused", "composed"])
+def test_rnn_profile_row_splits_the_step_by_kind(variant):
+    row = _row("rnn_profile.py", variant)
+    assert row["plain"] > 0 and row["total"] > 0
+    kinds = row["ms"]
+    assert kinds["GEMM"] > 0     # the head at least; every matrix product for composed
+    if variant == "fused":
+        assert kinds["fused kernels"] > 0 and kinds["fused GEMM+glue"] > 0
+    else:
+        assert kinds["element-wise"] > 0 and kinds["grad norms"] > 0
+    assert sum(kinds.values()) == pytest.approx(row["total"])
