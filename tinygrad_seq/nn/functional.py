@@ -105,6 +105,11 @@ def dropout(input, p=0.5, training=True):
     return ops.Dropout.apply(input, mask=mask)
 
 
+def _described(operands):
+    names = ("input", "weight", "bias")
+    return ", ".join(f"{name} {t.shape} {t.dtype}" for name, t in zip(names, operands))
+
+
 def linear(input, weight, bias=None):
     """input @ weight.T + bias as one node: input (..., in), weight (out, in), bias (out,).
 
@@ -117,15 +122,14 @@ def linear(input, weight, bias=None):
     if input.dtype.kind in "iub" and weight.dtype.kind == "f":
         input = input.to(weight.dtype)
         operands = (input,) + operands[1:]
-    shapes = f"input {input.shape} {input.dtype}, weight {weight.shape} {weight.dtype}" + (
-        "" if bias is None else f", bias {bias.shape} {bias.dtype}")
     if weight.dtype.kind != "f" or input.dtype != weight.dtype or (
             bias is not None and bias.dtype != weight.dtype):
-        raise TypeError(f"linear: expected floating-point tensors of one dtype; got {shapes}")
+        raise TypeError(f"linear: expected floating-point tensors of one dtype; got "
+                        f"{_described(operands)}")
     if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1] or (
             bias is not None and bias.shape != weight.shape[:1]):
         raise ValueError(f"linear: expected input (..., in_features), weight (out_features, "
-                         f"in_features) and bias (out_features,); got {shapes}")
+                         f"in_features) and bias (out_features,); got {_described(operands)}")
     return ops.Linear.apply(*operands)
 
 
