@@ -74,6 +74,7 @@ def profile_ours(cell, w, variant, steps):
                 for method in ("forward", "backward"):
                     if method in vars(cls):
                         setattr(cls, method, _timed(vars(cls)[method], spent, key))
+    # wrapped after the plain steps: by then each numba kernel has replaced its lazy stand-in
     for name in vars(backend.impl):
         if "_cell_" in name:   # lstm_cell_forward, gru_cell_backward, ...
             setattr(backend.impl, name, _timed(getattr(backend.impl, name), spent,
