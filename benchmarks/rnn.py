@@ -158,6 +158,17 @@ def measure(workload, cell, variant, steps):
     return {"ms": 1e3 * float(np.median(times)), "mb": _rss_mb("VmHWM") - base}
 
 
+def thread_env(threads):
+    """The environment for each row's process: with `threads`, BLAS, our lanes and PyTorch use
+    that many threads (see the module docstring); without, each keeps its own default."""
+    env = dict(os.environ)
+    if threads:
+        n = str(threads)
+        env.update(TINYGRAD_SEQ_BLAS_THREADS=n, TINYGRAD_SEQ_NUM_THREADS=n,
+                   OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n)
+    return env
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workload", choices=WORKLOADS, nargs="+", default=list(WORKLOADS))
@@ -171,11 +182,7 @@ def main():
     if args.json:
         print(json.dumps(measure(args.workload[0], args.cell[0], args.variant[0], args.steps)))
         return
-    env = dict(os.environ)
-    if args.threads:
-        env.update(TINYGRAD_SEQ_BLAS_THREADS=str(args.threads),
-                   TINYGRAD_SEQ_NUM_THREADS=str(args.threads),
-                   OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+    env = thread_env(args.threads)
     try:
         import torch
         variants = args.variant or OURS + TORCH

@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from common import machine
-from rnn import CELLS, OURS, TORCH, WORKLOADS, ours_step, torch_step
+from rnn import CELLS, OURS, TORCH, WORKLOADS, ours_step, thread_env, torch_step
 
 CATEGORIES = ("GEMM", "element-wise", "fused kernels", "fused GEMM+glue", "fused RNN",
               "grad norms", "optimizer", "tape + Python")
@@ -148,11 +148,7 @@ def main():
     if args.json:
         print(json.dumps(measure(args.workload, args.cell, args.variant[0], args.steps)))
         return
-    env = dict(os.environ)
-    if args.threads:
-        env.update(TINYGRAD_SEQ_BLAS_THREADS=str(args.threads),
-                   TINYGRAD_SEQ_NUM_THREADS=str(args.threads),
-                   OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+    env = thread_env(args.threads)
     try:
         import torch   # noqa: F401
         variants = args.variant or OURS + TORCH
