@@ -16,6 +16,11 @@ The recipe (cuDNN's, and PyTorch's CPU kernels'):
   fastest; only a chunk of gate gradients is alive): `dw^T += sum_s dgates_s^T hx[s]`
   (G*H, H + 1 + I), and the input's gradient from `dx = dgates W_ih`.
 
+The time loop is Python: its own cost, measured at a size where a step's work is nothing
+(batch 2, hidden 4), is 7-10 us per step for forward and backward together, against about
+0.7 ms of GEMMs and kernels per step and lane on the seed and charlm workloads: about 1%.
+Moving it into numba could win no more than that, and numba's `np.dot` needs SciPy.
+
 Steps are numbered in the order they run: step s is time `order[s]` (s, or T-1-s in reverse).
 With `lengths`, a sequence whose length has passed keeps its state and outputs zeros, as the
 composed layers' `where` masks do; its rows of the gate gradients are zero and the state's
