@@ -37,3 +37,15 @@ def test_rnn_profile_row_splits_the_step_by_kind(variant):
     else:
         assert kinds["element-wise"] > 0 and kinds["grad norms"] > 0
     assert sum(kinds.values()) == pytest.approx(row["total"])
+
+
+def test_rnn_curves_fused_and_composed_agree():
+    """Two Adam steps of the full charlm workload: the fused and composed curves agree to
+    float32 rounding (relative 1e-5, where the whole curve's float32 noise is ~1e-7 here)."""
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "rnn_curves.py"), "--workload",
+                          "charlm", "--cell", "LSTM", "--steps", "2"],
+                         check=True, capture_output=True, text=True, timeout=600).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| charlm")]
+    assert len(rows) == 1
+    fused_vs_composed, composed_vs_64, fused_vs_64 = map(float, rows[0].split("|")[-4:-1])
+    assert max(fused_vs_composed, composed_vs_64, fused_vs_64) < 1e-5
