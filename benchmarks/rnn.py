@@ -186,7 +186,8 @@ def main():
     try:
         import torch
         variants = args.variant or OURS + TORCH
-        versions = f"torch {torch.__version__}, {args.threads or torch.get_num_threads()} threads"
+        n = args.threads or torch.get_num_threads()
+        versions = f"torch {torch.__version__}, {n} thread{'s' if n > 1 else ''}"
     except ImportError:
         variants, versions = args.variant or OURS, "PyTorch not installed"
     print(f"{machine()}; numpy {np.__version__}; {versions}; float32, ms per training step "
