@@ -234,3 +234,24 @@ def test_set_default_dtype():
         ts.set_default_dtype("float32")
     with pytest.raises(TypeError, match="float32 or float64"):
         ts.set_default_dtype("int64")
+
+
+def test_a_leaf_hook_sees_the_total_gradient_once_as_in_pytorch():
+    """A weight used at every step of an unrolled loop: its hook runs once, on the sum of the
+    steps' gradients, so a non-linear hook (clipping) acts on the total as PyTorch's does."""
+    w = leaf([0.5, -1.0])
+    calls = []
+
+    def clip(g):
+        calls.append(g.numpy().copy())
+        return g.clip(-1.0, 1.0)
+    w.register_hook(clip)
+    h = ts.Tensor(np.array([1.0, 1.0]))
+    for _ in range(3):
+        h = h * w + 1
+    h.sum().backward()
+    # h3 = ((h0 w + 1) w + 1) w + 1 with h0 = 1: dh3/dw = h2 + w h1 + w^2 = 2.75 and 2.0
+    assert len(calls) == 1
+    np.testing.assert_allclose(calls[0], [2.75, 2.0])
+    # clipped once; clipping each step's share (1.75, 0.75, 0.25 for w[0]) would change nothing
+    np.testing.assert_allclose(w.grad.data, [1.0, 1.0])

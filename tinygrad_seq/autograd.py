@@ -237,7 +237,8 @@ def _run_hooks(hooks, grad, make):
 
 
 def accumulate_leaf(leaf, grad):
-    """Add `grad` into `leaf.grad` (gradients are always added, never assigned)."""
+    """Run the leaf's hooks on `grad`, its total from one backward pass; add it into
+    `leaf.grad` (gradients are always added, never assigned)."""
     if leaf._hooks:
         grad = _run_hooks(leaf._hooks, grad, leaf._make)
     if leaf.grad is None:
@@ -256,6 +257,8 @@ def backward(tensor, grad, retain_graph=False):
         return
     make = tensor._make
     pending = {root: [None] * len(root.out_shapes)}   # node -> gradient of each of its outputs
+    hooked = {}   # id -> (leaf, its gradient so far) for leaves with hooks: as in PyTorch, a
+    #               hook sees the leaf's total gradient once, not each use's share
     pending[root][tensor._index] = grad
     heap = [(-root.index, root)]
     while heap:
@@ -281,7 +284,11 @@ def backward(tensor, grad, retain_graph=False):
             if g.shape != shape:
                 g = unbroadcast(g, shape)
             if type(parent) is not tuple:   # a leaf tensor
-                accumulate_leaf(parent, g)
+                if parent._hooks:
+                    so_far = hooked.get(id(parent))
+                    hooked[id(parent)] = (parent, g if so_far is None else so_far[1] + g)
+                else:
+                    accumulate_leaf(parent, g)
                 continue
             pnode, k = parent
             slots = pending.get(pnode)
@@ -289,6 +296,8 @@ def backward(tensor, grad, retain_graph=False):
                 slots = pending[pnode] = [None] * len(pnode.out_shapes)
                 heapq.heappush(heap, (-pnode.index, pnode))
             slots[k] = g if slots[k] is None else slots[k] + g
+    for leaf, g in hooked.values():
+        accumulate_leaf(leaf, g)
 
 
 def _norm(g):
