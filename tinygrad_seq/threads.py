@@ -16,12 +16,14 @@ spins, so they cost nothing when the machine is busy. While lanes run, BLAS is h
 thread per lane.
 """
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _controller = None
 _blas_threads = None    # what set_blas_threads last set (None: BLAS's own default)
 _num_threads = None
 _pool, _pool_size = None, 0
+_pool_lock = threading.Lock()   # user threads may run fused layers at the same time
 
 
 def _positive(n, what):
@@ -65,15 +67,17 @@ def run_parallel(fn, items):
     global _pool, _pool_size
     if len(items) == 1:
         return [fn(items[0])]
-    if _pool_size < len(items):
-        if _pool is not None:
-            _pool.shutdown(wait=False)
-        _pool_size = max(len(items), _num_threads)
-        _pool = ThreadPoolExecutor(_pool_size, "tinygrad_seq")
+    with _pool_lock:
+        if _pool_size < len(items):
+            # a bigger pool; the old one is not shut down, as another thread may be using it:
+            # its idle workers exit once nothing refers to it
+            _pool_size = max(len(items), _num_threads)
+            _pool = ThreadPoolExecutor(_pool_size, "tinygrad_seq")
+        pool = _pool
     if _blas_threads == 1:
-        return list(_pool.map(fn, items))
+        return list(pool.map(fn, items))
     with _blas().limit(limits=1, user_api="blas"):
-        return list(_pool.map(fn, items))
+        return list(pool.map(fn, items))
 
 
 def _cores():
