@@ -109,7 +109,8 @@ def test_fused_cell_equals_composed(cell, kw, dtype):
         sum((s * (k + 2)).sum() for k, s in enumerate(new)).backward()
         results.append([*new, x.grad, *(s.grad for s in states),
                         *(p.grad for p in module.parameters())])
-    assert sum(getattr(n, "fused", None) is not None for n in tape) == 1   # one node per step
+    if is_fused:   # one node per step, though x and the states need gradients
+        assert len(tape.nodes) == 1 and tape.nodes[0].fused["steps"] == 1
     for a, b in zip(*results):
         np.testing.assert_allclose(b.data, a.data, **TOL[dtype])
 
@@ -176,13 +177,15 @@ def test_lanes_follow_min_rows_and_threads(monkeypatch):
         ts.set_num_threads(before)
 
 
+@pytest.mark.parametrize("lengths", [None, [5, 2, 3]])
 @pytest.mark.parametrize("with_lanes", [False, True])
 @pytest.mark.parametrize("mode,reverse", [("LSTM", False), ("LSTM", True), ("GRU", True),
                                           ("RNN", False)])
 def test_step_grad_norms_equal_the_composed_graphs_state_gradients(mode, reverse, with_lanes,
-                                                                    rng, request):
+                                                                    lengths, rng, request):
     """step_grad_norms["h"][t] (["c"][t]) is the norm the composed graph keeps on step t's h_t
-    (c_t) node (with lanes: the norm over all of them)."""
+    (c_t) node (with lanes: the norm over all of them; with lengths: over the sequences still
+    running, whose cells alone get a gradient)."""
     if with_lanes:
         request.getfixturevalue("lanes")
     x = rng.standard_normal((T, B, I))
@@ -192,7 +195,7 @@ def test_step_grad_norms_equal_the_composed_graphs_state_gradients(mode, reverse
         ts.manual_seed(0)
         layer = getattr(nn, mode)(I, H, bidirectional=reverse, dtype="float64", fused=is_fused)
         with ts.Tape() as tape:
-            out, _ = layer(ts.Tensor(x))
+            out, _ = layer(ts.Tensor(x), lengths=lengths)
             (out * ts.Tensor(weights)).sum().backward()
         direction = "reverse" if reverse else "forward"
         if is_fused:
@@ -242,3 +245,62 @@ def test_gate_gradients_in_chunks_of_steps_equal_all_at_once(mode, monkeypatch):
     chunked = run_layer(mode, True, "float64", **opt)
     for a, b in zip(whole, chunked):
         np.testing.assert_allclose(b.data, a.data, **TOL["float64"])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_padding_never_reaches_outputs_or_gradients_even_when_not_finite(mode, rng):
+    """Past a sequence's end its input is ignored, as with PyTorch's packed sequences: nan
+    padding gives the numbers of zero padding, on both paths."""
+    cls, kw = MODES[mode]
+    x, weights = rng.standard_normal((T, B, I)), rng.standard_normal((T, B, 2 * H))
+    results = {}
+    for padding in (0.0, np.nan):
+        for is_fused in (False, True):
+            ts.manual_seed(0)
+            layer = getattr(nn, cls)(I, H, num_layers=2, bidirectional=True, dtype="float64",
+                                     fused=is_fused, **kw)
+            padded = x.copy()
+            padded[2:, 1] = padded[3:, 2] = padding
+            x_t = ts.Tensor(padded, requires_grad=True)
+            out, _ = layer(x_t, lengths=[5, 2, 3])
+            (out * ts.Tensor(weights)).sum().backward()
+            results[padding, is_fused] = [out.data, x_t.grad.data,
+                                          *(p.grad.data for p in layer.parameters())]
+    reference = results[0.0, False]
+    assert all(np.isfinite(a).all() for a in reference)
+    for key, arrays in results.items():
+        for k, (a, b) in enumerate(zip(reference, arrays)):
+            np.testing.assert_allclose(b, a, **TOL["float64"], err_msg=f"{key} #{k}")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_empty_batch_runs_forward_and_backward(mode):
+    cls, kw = MODES[mode]
+    for is_fused in (False, True):
+        layer = getattr(nn, cls)(I, H, dtype="float64", fused=is_fused, **kw)
+        x = ts.Tensor(np.zeros((T, 0, I)), requires_grad=True)
+        out, _ = layer(x)
+        out.sum().backward()
+        assert out.shape == (T, 0, H) and x.grad.shape == (T, 0, I)
+        assert not layer.weight_hh_l0.grad.data.any()
+        cell = getattr(nn, cls + "Cell")(I, H, dtype="float64", fused=is_fused, **kw)
+        new = cell(ts.Tensor(np.zeros((0, I))))
+        assert (new[0] if cls == "LSTM" else new).shape == (0, H)
+
+
+def test_the_workspace_pool_keeps_a_bounded_number_of_shapes():
+    """A loop over many sequence lengths (bucketing, a last short batch) must not hoard one
+    set of workspace arrays per length for ever."""
+    layer = nn.LSTM(I, H, dtype="float64")
+    for steps in range(1, 3 * fused._POOL_SHAPES):
+        out, _ = layer(ts.randn(steps, B, I, dtype="float64"))
+        out.sum().backward()
+    assert len(fused._POOL) <= fused._POOL_SHAPES
+
+
+def test_the_pool_hands_out_only_arrays_nobody_holds():
+    a = fused._workspace((7, 3), "float64")
+    assert fused._workspace((7, 3), "float64") is not a     # a is held here
+    del a
+    b = fused._workspace((7, 3), "float64")
+    assert fused._workspace((7, 3), "float64") is not b

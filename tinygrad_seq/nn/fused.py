@@ -35,6 +35,7 @@ After backward each node keeps `step_grad_norms`: {"h": [||dL/dh_t|| for t in ra
 "c" for the LSTM), the norm of the total gradient reaching each step's hidden (cell) state, by
 time step; `fused` says which composed graph the node stands for. Both are for pictures.
 """
+import collections
 import sys
 import threading
 
@@ -45,10 +46,22 @@ from ..autograd import Function
 from ..kernels import backend
 
 
-_POOL = {}          # (shape, dtype) -> workspace arrays, reused when nothing else holds them
+_POOL = collections.OrderedDict()  # (shape, dtype) -> workspace arrays, last used last
 _POOL_DEPTH = 8     # per shape and thread: live nodes (and lanes) of one shape at once
+_POOL_SHAPES = 32   # shapes kept (a loop over many sequence lengths must not hoard memory)
 _POOL_LOCK = threading.Lock()
 MIN_LANE_ROWS = 64  # split a batch into lanes of no fewer rows (charlm's 32 rows run as one)
+
+
+def _unused_refcount():
+    """What sys.getrefcount reports for a pooled array that nobody else holds: the pool's list
+    and the call's argument (measured, not assumed: CPython versions count borrowed references
+    differently)."""
+    probe = [np.empty(0)]
+    return sys.getrefcount(probe[0])
+
+
+_UNUSED = _unused_refcount()
 
 
 def _workspace(shape, dtype):
@@ -56,15 +69,18 @@ def _workspace(shape, dtype):
 
     Fresh arrays of tens of MB cost more in page faults (first touch of new memory) than the
     cell kernels that fill them, every training step; so arrays are kept here and handed out
-    again once no node holds them any more (after backward frees its saved buffers). The
-    reference count says who holds one: the pool's list, the loop variable and getrefcount's
-    own argument make 3.
+    again once no node holds them any more (after backward frees its saved buffers), which the
+    reference count says. The pool keeps the last _POOL_SHAPES shapes used.
     """
+    key = (shape, np.dtype(dtype))
     with _POOL_LOCK:
-        arrays = _POOL.setdefault((shape, np.dtype(dtype)), [])
-        for a in arrays:
-            if sys.getrefcount(a) == 3:
-                return a
+        arrays = _POOL.pop(key, [])
+        _POOL[key] = arrays
+        if len(_POOL) > _POOL_SHAPES:
+            _POOL.popitem(last=False)   # the least recently used shape
+        for i in range(len(arrays)):
+            if sys.getrefcount(arrays[i]) == _UNUSED:
+                return arrays[i]
         a = np.empty(shape, dtype)
         if len(arrays) < _POOL_DEPTH * threads.get_num_threads():
             arrays.append(a)
@@ -78,15 +94,18 @@ def _lanes(B):
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
-def _stack_operands(x, h0, reverse):
+def _stack_operands(x, h0, reverse, valid):
     """hx (T + 1, B, H + 1 + I): row block s = [h_{s-1} | 1 | x at step s]; h_{-1} = h0 filled,
-    the states of later steps filled by the loop."""
+    the states of later steps filled by the loop. The input past a sequence's end is zeroed:
+    padding never reaches an output or a gradient, even when it is not finite."""
     T, B, I = x.shape
     H = h0.shape[1]
     hx = _workspace((T + 1, B, H + 1 + I), x.dtype)
     hx[0, :, :H] = h0
     hx[:, :, H] = 1
     hx[:T, :, H + 1:] = x[::-1] if reverse else x
+    if valid is not None:
+        hx[:T, :, H + 1:][~valid] = 0
     hx[T, :, H + 1:] = 0
     return hx
 
@@ -99,6 +118,11 @@ def _stack_weights(w_ih, w_hh, bias):
     w[H] = 0 if bias is None else bias
     w[H + 1:] = w_ih.T
     return w
+
+
+def _as_steps(x):
+    """x (T, B, I), or (B, I) for one step (a fused cell, which thus needs no reshape node)."""
+    return x if x.ndim == 3 else x[None]
 
 
 def _order(T, reverse):
@@ -117,8 +141,14 @@ def _from_above(grad_out, t, valid, s, rows):
     return grad_out[t, rows] if valid is None else grad_out[t, rows] * valid[s, rows, None]
 
 
-def _squared_norm(a):
-    flat = a.reshape(-1)
+def _rows(valid, rows):
+    return None if valid is None else valid[:, rows]
+
+
+def _step_squares(grad, valid, s, rows):
+    """||grad||^2 over the sequences still running at step s: past its end a sequence's cell
+    output gets no gradient in the composed graph (its state goes around the cell)."""
+    flat = (grad if valid is None else grad * valid[s, rows, None]).reshape(-1)
     return float(np.dot(flat, flat))
 
 
@@ -149,7 +179,7 @@ class _GateGrads:
     """
 
     def __init__(self, dx, T, B, widths, dtype):
-        self.steps = min(T, max(1, _CHUNK_ROWS // B))
+        self.steps = min(T, max(1, _CHUNK_ROWS // max(B, 1)))
         self.bufs = [_workspace((self.steps, B, w), dtype) for w in widths]
         self.dx, self.T, self.B = dx, T, B
 
@@ -163,11 +193,11 @@ class _GateGrads:
         if s % self.steps:
             return
         n = min(self.steps, self.T - s)
-        rows = lambda a: a.reshape(n * self.B, -1)  # noqa: E731
+        rows = lambda a: a.reshape(n * self.B, a.shape[-1])  # noqa: E731
         for dw_t, k, cols, operand in products:
             dw_t += rows(self.bufs[k][:n, :, cols]).T @ rows(operand[s:s + n])
         if self.dx is not None:
-            self.dx[s:s + n] = (rows(self.bufs[0][:n]) @ w_ih).reshape(n, self.B, -1)
+            self.dx[s:s + n] = (rows(self.bufs[0][:n]) @ w_ih).reshape(self.dx[s:s + n].shape)
 
 
 def _input_grad(node, x_shape, dtype):
@@ -175,20 +205,21 @@ def _input_grad(node, x_shape, dtype):
     return None if node.parents[0] is None else np.empty(x_shape, dtype)
 
 
-def _time_order(dx, order):
-    """dx with the steps put back in time order."""
-    return dx if dx is None or order[0] == 0 else dx[order]
+def _time_order(dx, order, shape):
+    """dx with the steps put back in time order, shaped as x was ((B, I) for one step)."""
+    return None if dx is None else (dx if order[0] == 0 else dx[order]).reshape(shape)
 
 
 class LSTMSequence(Function):
     """An LSTM layer over T steps (see cells.lstm_cell for the gate equations).
 
-    forward(x (T, B, I), h0, c0 (B, H), w_ih (4H, I), w_hh (4H, H)[, b_ih, b_hh (4H,)])
+    forward(x (T, B, I) or (B, I), h0, c0 (B, H), w_ih (4H, I), w_hh (4H, H)[, b_ih, b_hh (4H,)])
         -> output (T, B, H), h_n, c_n (B, H)
     """
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None,
                 layer=0):
+        x = _as_steps(x)
         T, B, _ = x.shape
         H = h0.shape[1]
         self.fused = {"cell": "LSTM", "steps": T, "layer": layer,
@@ -201,21 +232,20 @@ class LSTMSequence(Function):
         cell = backend.impl.lstm_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            hx = _stack_operands(x[:, rows], h0[rows], reverse, _rows(valid, rows))
             Bl = hx.shape[1]
             act = _workspace((T, Bl, 4 * H), x.dtype)
             c = _workspace((T + 1, Bl, H), x.dtype)
             tanh_c = _workspace((T, Bl, H), x.dtype)
             gates = np.empty((Bl, 4 * H), x.dtype)
-            h = np.empty((Bl, H), x.dtype)
+            scratch = np.empty((Bl, H), x.dtype)
             c[0] = c0[rows]
             for s in range(T):
                 np.dot(hx[s], w, out=gates)
-                if valid is None:   # the new state is the output
-                    h = out[order[s], rows]
-                    cell(gates, c[s], act[s], c[s + 1], tanh_c[s], h)
-                else:
-                    cell(gates, c[s], act[s], c[s + 1], tanh_c[s], h)
+                # the new state: straight into the output, or (lengths) masked into it
+                h = out[order[s], rows] if valid is None else scratch
+                cell(gates, c[s], act[s], c[s + 1], tanh_c[s], h)
+                if valid is not None:
                     done = ~valid[s, rows]
                     h[done], c[s + 1][done] = hx[s, done, :H], c[s][done]
                     np.multiply(h, valid[s, rows, None], out=out[order[s], rows])
@@ -251,8 +281,9 @@ class LSTMSequence(Function):
                 cell(act[s], c[s], tanh_c[s], dh, dc, dgates, dc_total, dc_prev)
                 if valid is not None:   # finished sequences: no gates, the state's gradient passes
                     done = ~valid[s, rows]
-                    dgates[done], dc_prev[done], dc_total[done] = 0, dc[done], dc[done]
-                squares_h[t], squares_c[t] = _squared_norm(dh), _squared_norm(dc_total)
+                    dgates[done], dc_prev[done] = 0, dc[done]
+                squares_h[t] = _step_squares(dh, valid, s, rows)
+                squares_c[t] = _step_squares(dc_total, valid, s, rows)
                 dh_prev = dgates @ w_hh
                 if valid is not None:
                     dh_prev[done] = dh[done]
@@ -264,13 +295,13 @@ class LSTMSequence(Function):
         (dw_t,), (norms_h, norms_c) = _add_up(threads.run_parallel(lane, lanes))
         self.step_grad_norms = {"h": norms_h, "c": norms_c}
         dw_ih, dw_hh, db = _split_weight_grad(dw_t, H, has_bias)
-        return (_time_order(dx, order), dh0, dc0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
+        return (_time_order(dx, order, self.in_shapes[0]), dh0, dc0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
 
 
 class GRUSequence(Function):
     """A GRU layer over T steps (see cells.gru_cell for both formulations).
 
-    forward(x (T, B, I), h0 (B, H), w_ih (3H, I), w_hh (3H, H)[, b_ih, b_hh (3H,)])
+    forward(x (T, B, I) or (B, I), h0 (B, H), w_ih (3H, I), w_hh (3H, H)[, b_ih, b_hh (3H,)])
         -> output (T, B, H), h_n (B, H)
 
     The step's gx = [1 | x_s] [b_ih ; W_ih^T] and gh = [h | 1] [W_hh^T ; b_hh] come from two
@@ -281,6 +312,7 @@ class GRUSequence(Function):
 
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True, reverse=False,
                 lengths=None, layer=0):
+        x = _as_steps(x)
         T, B, I = x.shape
         H = h0.shape[1]
         self.fused = {"cell": "GRU", "steps": T, "layer": layer,
@@ -296,7 +328,7 @@ class GRUSequence(Function):
         cell = backend.impl.gru_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            hx = _stack_operands(x[:, rows], h0[rows], reverse, _rows(valid, rows))
             Bl = hx.shape[1]
             act = _workspace((T, Bl, 3 * H), x.dtype)
             hs = _workspace((T + 1, Bl, H), x.dtype)     # states, contiguous for the kernels
@@ -361,7 +393,7 @@ class GRUSequence(Function):
             for s in range(T - 1, -1, -1):
                 t = order[s]
                 dh = dh + _from_above(grad_out, t, valid, s, rows)
-                squares_h[t] = _squared_norm(dh)
+                squares_h[t] = _step_squares(dh, valid, s, rows)
                 h = hs[s]
                 dh_prev = np.empty((Bl, H), dtype)
                 dgx, dgh = grads.at(s)
@@ -392,18 +424,19 @@ class GRUSequence(Function):
         self.step_grad_norms = {"h": norms_h}
         dw_grads = (np.ascontiguousarray(dw_x_t[:, 1:]), np.ascontiguousarray(dw_h_t[:, :H]))
         biases = (dw_x_t[:, 0].copy(), dw_h_t[:, H].copy()) if has_bias else ()
-        return (_time_order(dx, order), dh0) + dw_grads + biases
+        return (_time_order(dx, order, self.in_shapes[0]), dh0) + dw_grads + biases
 
 
 class RNNSequence(Function):
     """An Elman RNN layer over T steps: h_s = tanh(hx[s] [W_hh^T ; b_ih + b_hh ; W_ih^T]) (or relu).
 
-    forward(x (T, B, I), h0 (B, H), w_ih (H, I), w_hh (H, H)[, b_ih, b_hh (H,)])
+    forward(x (T, B, I) or (B, I), h0 (B, H), w_ih (H, I), w_hh (H, H)[, b_ih, b_hh (H,)])
         -> output (T, B, H), h_n (B, H)
     """
 
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
                 reverse=False, lengths=None, layer=0):
+        x = _as_steps(x)
         T, B, _ = x.shape
         H = h0.shape[1]
         self.fused = {"cell": "RNN", "steps": T, "layer": layer,
@@ -417,7 +450,7 @@ class RNNSequence(Function):
         cell = backend.impl.rnn_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            hx = _stack_operands(x[:, rows], h0[rows], reverse, _rows(valid, rows))
             Bl = hx.shape[1]
             hs = _workspace((T + 1, Bl, H), x.dtype)   # hs[s + 1]: the cell's output at step s
             pre = np.empty((Bl, H), x.dtype)
@@ -456,7 +489,7 @@ class RNNSequence(Function):
             for s in range(T - 1, -1, -1):
                 t = order[s]
                 dh = dh + _from_above(grad_out, t, valid, s, rows)
-                squares_h[t] = _squared_norm(dh)
+                squares_h[t] = _step_squares(dh, valid, s, rows)
                 (dpre,) = grads.at(s)
                 cell(hs[s + 1], dh, dpre, relu)
                 if valid is None:
@@ -472,7 +505,7 @@ class RNNSequence(Function):
         (dw_t,), (norms_h,) = _add_up(threads.run_parallel(lane, lanes))
         self.step_grad_norms = {"h": norms_h}
         dw_ih, dw_hh, db = _split_weight_grad(dw_t, H, has_bias)
-        return (_time_order(dx, order), dh0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
+        return (_time_order(dx, order, self.in_shapes[0]), dh0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
 
 
 SEQUENCES = {"LSTM": LSTMSequence, "GRU": GRUSequence, "RNN": RNNSequence}
@@ -490,4 +523,4 @@ def fused_direction(mode, x, state, params, *, reverse=False, lengths=None, laye
 
 def fused_cell(mode, x, state, params, **options):
     """One step of a cell as one node: x (B, I), state [h (, c)] -> [h' (, c')]."""
-    return fused_direction(mode, x.unsqueeze(0), state, params, **options)[1]
+    return fused_direction(mode, x, state, params, **options)[1]
