@@ -217,6 +217,27 @@ class TestBadInput:
             nn.LSTM(3, 4)(ts.randn(5, 3, 3), (ts.zeros(1, 3, 4), ts.zeros(1, 2, 4)))
         with pytest.raises(ValueError, match=r"RNNCell: expected a state of shape \(3, 4\)"):
             nn.RNNCell(3, 4)(ts.randn(3, 3), ts.zeros(2, 4))
+        with pytest.raises(ValueError, match=r"GRU: h_0 must have shape \(1, 4\) \(num_layers "
+                                             r"\* num_directions, hidden_size\), got \(1, 1, 4\)"):
+            nn.GRU(3, 4)(ts.randn(5, 3), ts.zeros(1, 1, 4))      # unbatched input, 3-D h_0
+
+    @pytest.mark.parametrize("fused", [False, True])
+    def test_states_and_input_of_the_wrong_kind(self, fused):
+        """Every path refuses what the composed cells would refuse: a float32 state beside
+        float64 weights is never silently converted, numpy arrays are not Tensors."""
+        x, h, c = ts.zeros(2, 3, dtype="float64"), ts.zeros(2, 4, dtype="float64"), ts.zeros(2, 4)
+        with pytest.raises(TypeError, match="LSTMCell: a state is float32 but the parameters "
+                                            "are float64"):
+            nn.LSTMCell(3, 4, dtype="float64", fused=fused)(x, (h, c))
+        with pytest.raises(TypeError, match="GRUCell: expected the state as a Tensor, got "
+                                            "ndarray"):
+            nn.GRUCell(3, 4, dtype="float64", fused=fused)(x, np.zeros((2, 4)))
+        with pytest.raises(TypeError, match="RNNCell: expected the input as a Tensor"):
+            nn.RNNCell(3, 4, fused=fused)(np.zeros((2, 3)))
+        with pytest.raises(TypeError, match="LSTM: expected the input as a Tensor, got ndarray"):
+            nn.LSTM(3, 4, fused=fused)(np.zeros((5, 2, 3)))
+        with pytest.raises(TypeError, match="RNN: expected h_0 as a Tensor, got ndarray"):
+            nn.RNN(3, 4, fused=fused)(ts.zeros(5, 2, 3), np.zeros((1, 2, 4)))
 
     def test_lengths(self):
         rnn = nn.RNN(3, 4)
@@ -237,3 +258,12 @@ class TestBadInput:
             nn.GRU(3, 4, dropout=2)
         with pytest.raises(ValueError, match="init must be"):
             nn.GRU(3, 4, init="he")
+
+
+def test_repr_shows_the_options_that_differ_from_the_defaults():
+    assert repr(nn.GRU(3, 4, reset_after=False)) == "GRU(3, 4, reset_after=False)"
+    assert repr(nn.RNN(3, 4, nonlinearity="relu", fused=False)) == \
+        "RNN(3, 4, nonlinearity=relu, fused=False)"
+    assert repr(nn.GRUCell(3, 4, reset_after=False, fused=True)) == \
+        "GRUCell(3, 4, reset_after=False, fused=True)"
+    assert repr(nn.RNNCell(3, 4, bias=False)) == "RNNCell(3, 4, bias=False)"

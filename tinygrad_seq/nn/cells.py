@@ -94,7 +94,9 @@ class _CellBase(Module):
     def _prepare(self, x, states):
         """Check shapes; give unbatched input (I,) a batch of 1; default states are zeros."""
         name = type(self).__name__
-        if not isinstance(x, Tensor) or x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected the input as a Tensor, got {type(x).__name__}")
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input (batch, {self.input_size}) or "
                              f"({self.input_size},), got {getattr(x, 'shape', type(x))}")
         if x.dtype != self.weight_ih.dtype:
@@ -108,11 +110,16 @@ class _CellBase(Module):
             if s is None:
                 s = zeros(expected, dtype=x.dtype)
             else:
-                s = s if batched else s.unsqueeze(0)
-                if s.shape != expected:
+                if not isinstance(s, Tensor):
+                    raise TypeError(f"{name}: expected the state as a Tensor, got "
+                                    f"{type(s).__name__}")
+                if s.shape != (expected if batched else expected[1:]):
                     raise ValueError(f"{name}: expected a state of shape "
-                                     f"{expected if batched else expected[1:]}, got "
-                                     f"{s.shape if batched else s.shape[1:]}")
+                                     f"{expected if batched else expected[1:]}, got {s.shape}")
+                if s.dtype != x.dtype:
+                    raise TypeError(f"{name}: a state is {s.dtype} but the parameters are "
+                                    f"{x.dtype}")
+                s = s if batched else s.unsqueeze(0)
             out.append(s)
         return x, out, batched
 
@@ -124,8 +131,12 @@ class _CellBase(Module):
             return super().__call__(*args, **kwargs)
 
     def extra_repr(self):
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False") + (
-            ", fused=True" if self.fused else "")
+        s = f"{self.input_size}, {self.hidden_size}"
+        for key, default in (("bias", True), ("nonlinearity", "tanh"), ("reset_after", True),
+                             ("fused", False)):
+            if getattr(self, key, default) != default:   # (RNNCell's and GRUCell's own options)
+                s += f", {key}={getattr(self, key)}"
+        return s
 
 
 class RNNCell(_CellBase):

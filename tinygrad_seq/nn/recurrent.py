@@ -98,11 +98,13 @@ class RNNBase(Module):
         """Input as (T, B, I), initial states as lists of (B, H) per layer and direction,
         lengths as an int array or None; clear errors for anything else."""
         name, I = self.mode, self.input_size
-        if not isinstance(input, Tensor) or input.ndim not in (2, 3):
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: expected the input as a Tensor, got {type(input).__name__}")
+        if input.ndim not in (2, 3):
             layout = "(batch, seq_len, input_size)" if self.batch_first else \
                 "(seq_len, batch, input_size)"
             raise ValueError(f"{name}: expected input {layout} or unbatched (seq_len, "
-                             f"input_size), got {getattr(input, 'shape', type(input).__name__)}")
+                             f"input_size), got {input.shape}")
         if input.shape[-1] != I:
             raise ValueError(f"{name}: input has {input.shape[-1]} features, expected "
                              f"input_size={I} (input shape {input.shape})")
@@ -138,15 +140,17 @@ class RNNBase(Module):
         states = list(hx) if self.mode == "LSTM" else [hx]
         out = []
         for s, label in zip(states, ("h_0", "c_0")):
-            s = s if batched else s.unsqueeze(1)
-            if s.shape != shape:
-                want = shape if batched else (shape[0], shape[2])
-                got = s.shape if batched else (s.shape[0], s.shape[2])
+            if not isinstance(s, Tensor):
+                raise TypeError(f"{self.mode}: expected {label} as a Tensor, got "
+                                f"{type(s).__name__}")
+            want = shape if batched else (shape[0], shape[2])
+            if s.shape != want:
                 raise ValueError(f"{self.mode}: {label} must have shape {want} (num_layers * "
-                                 f"num_directions, batch, hidden_size), got {got}")
+                                 f"num_directions, {'batch, ' if batched else ''}hidden_size), "
+                                 f"got {s.shape}")
             if s.dtype != dtype:
                 raise TypeError(f"{self.mode}: {label} is {s.dtype} but the parameters are {dtype}")
-            out.append(s)
+            out.append(s if batched else s.unsqueeze(1))
         return out
 
     # ------------------------------------------------------------------ the unrolled loop
@@ -213,9 +217,10 @@ class RNNBase(Module):
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
-        for key, default in (("num_layers", 1), ("bias", True), ("batch_first", False),
-                             ("dropout", 0.0), ("bidirectional", False), ("fused", True)):
-            if getattr(self, key) != default:
+        for key, default in (("num_layers", 1), ("nonlinearity", "tanh"), ("bias", True),
+                             ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
+                             ("reset_after", True), ("fused", True)):
+            if getattr(self, key, default) != default:   # (RNN's and GRU's own options)
                 s += f", {key}={getattr(self, key)}"
         return s
 
