@@ -253,5 +253,5 @@ def test_a_leaf_hook_sees_the_total_gradient_once_as_in_pytorch():
     # h3 = ((h0 w + 1) w + 1) w + 1 with h0 = 1: dh3/dw = h2 + w h1 + w^2 = 2.75 and 2.0
     assert len(calls) == 1
     np.testing.assert_allclose(calls[0], [2.75, 2.0])
-    # clipped once; clipping each step's share (1.75, 0.75, 0.25 for w[0]) would change nothing
+    # clipped once; clipping each step's share (1.75, 0.75, 0.25 for w[0]) would give 2.0
     np.testing.assert_allclose(w.grad.data, [1.0, 1.0])

@@ -274,6 +274,25 @@ def test_padding_never_reaches_outputs_or_gradients_even_when_not_finite(mode, r
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_nan_gradient_on_padded_outputs_reaches_nothing(mode, rng):
+    """What flows into an output past a sequence's end (always zero) is dropped, on both
+    paths: a gradient of nan there must not turn the weights' gradients into nan."""
+    cls, kw = MODES[mode]
+    x, grads = rng.standard_normal((T, B, I)), {}
+    for is_fused in (False, True):
+        ts.manual_seed(0)
+        layer = getattr(nn, cls)(I, H, dtype="float64", fused=is_fused, **kw)
+        out, _ = layer(ts.Tensor(x), lengths=[5, 2, 3])
+        g = np.ones(out.shape)
+        g[2:, 1] = g[3:, 2] = np.nan
+        out.backward(g)
+        grads[is_fused] = [p.grad.data for p in layer.parameters()]
+    assert all(np.isfinite(a).all() for a in grads[False])
+    for a, b in zip(grads[False], grads[True]):
+        np.testing.assert_allclose(b, a, **TOL["float64"])
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_an_empty_batch_runs_forward_and_backward(mode):
     cls, kw = MODES[mode]
     for is_fused in (False, True):
@@ -300,7 +319,9 @@ def test_the_workspace_pool_keeps_a_bounded_number_of_shapes():
 
 def test_the_pool_hands_out_only_arrays_nobody_holds():
     a = fused._workspace((7, 3), "float64")
-    assert fused._workspace((7, 3), "float64") is not a     # a is held here
-    del a
     b = fused._workspace((7, 3), "float64")
+    assert b is not a                                       # a is held here
+    a_id = id(a)
+    del a
+    assert id(fused._workspace((7, 3), "float64")) == a_id  # released: handed out again
     assert fused._workspace((7, 3), "float64") is not b

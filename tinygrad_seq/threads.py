@@ -63,7 +63,8 @@ def get_num_threads():
 def run_parallel(fn, items):
     """[fn(item) for item in items], one pool thread per item when there are several (callers
     keep to get_num_threads() items), in this thread when there is one; BLAS is held to one
-    thread meanwhile."""
+    thread meanwhile (by threadpoolctl, which lets only one Python thread set OpenBLAS's
+    threads: the one that first did, the importing thread; from others this is a no-op)."""
     global _pool, _pool_size
     if len(items) == 1:
         return [fn(items[0])]

@@ -98,7 +98,7 @@ class _CellBase(Module):
             raise TypeError(f"{name}: expected the input as a Tensor, got {type(x).__name__}")
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input (batch, {self.input_size}) or "
-                             f"({self.input_size},), got {getattr(x, 'shape', type(x))}")
+                             f"({self.input_size},), got {x.shape}")
         if x.dtype != self.weight_ih.dtype:
             raise TypeError(f"{name}: input is {x.dtype} but the parameters are "
                             f"{self.weight_ih.dtype}")

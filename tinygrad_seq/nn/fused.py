@@ -137,8 +137,9 @@ def _valid(order, lengths):
 
 def _from_above(grad_out, t, valid, s, rows):
     """The gradient of step s's output (time t) from the layers above: zero past a sequence's
-    end, where the output is zero whatever the state."""
-    return grad_out[t, rows] if valid is None else grad_out[t, rows] * valid[s, rows, None]
+    end, where the output is zero whatever the state (selected, not multiplied: 0 * nan)."""
+    return grad_out[t, rows] if valid is None else np.where(valid[s, rows, None],
+                                                            grad_out[t, rows], 0)
 
 
 def _rows(valid, rows):
@@ -295,7 +296,8 @@ class LSTMSequence(Function):
         (dw_t,), (norms_h, norms_c) = _add_up(threads.run_parallel(lane, lanes))
         self.step_grad_norms = {"h": norms_h, "c": norms_c}
         dw_ih, dw_hh, db = _split_weight_grad(dw_t, H, has_bias)
-        return (_time_order(dx, order, self.in_shapes[0]), dh0, dc0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
+        dx = _time_order(dx, order, self.in_shapes[0])
+        return (dx, dh0, dc0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
 
 
 class GRUSequence(Function):
@@ -505,15 +507,17 @@ class RNNSequence(Function):
         (dw_t,), (norms_h,) = _add_up(threads.run_parallel(lane, lanes))
         self.step_grad_norms = {"h": norms_h}
         dw_ih, dw_hh, db = _split_weight_grad(dw_t, H, has_bias)
-        return (_time_order(dx, order, self.in_shapes[0]), dh0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
+        dx = _time_order(dx, order, self.in_shapes[0])
+        return (dx, dh0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
 
 
 SEQUENCES = {"LSTM": LSTMSequence, "GRU": GRUSequence, "RNN": RNNSequence}
 
 
 def fused_direction(mode, x, state, params, *, reverse=False, lengths=None, layer=0, **options):
-    """One layer, one direction of an RNN/LSTM/GRU as one node: x (T, B, I), state [h0 (, c0)],
-    params (w_ih, w_hh, b_ih, b_hh) with None biases -> output (T, B, H), [h_n (, c_n)]."""
+    """One layer, one direction of an RNN/LSTM/GRU as one node: x (T, B, I) (or (B, I), one
+    step: the output is then (1, B, H)), state [h0 (, c0)], params (w_ih, w_hh, b_ih, b_hh)
+    with None biases -> output (T, B, H), [h_n (, c_n)]."""
     w_ih, w_hh, b_ih, b_hh = params
     weights = (w_ih, w_hh) if b_ih is None else params
     out, *last = SEQUENCES[mode].apply(x, *state, *weights, reverse=reverse, lengths=lengths,
