@@ -105,6 +105,7 @@ class _CellBase(Module):
         batched = x.ndim == 2
         x = x if batched else x.unsqueeze(0)
         expected = (x.shape[0], self.hidden_size)
+        want = expected if batched else expected[1:]
         out = []
         for s in states:
             if s is None:
@@ -113,9 +114,8 @@ class _CellBase(Module):
                 if not isinstance(s, Tensor):
                     raise TypeError(f"{name}: expected the state as a Tensor, got "
                                     f"{type(s).__name__}")
-                if s.shape != (expected if batched else expected[1:]):
-                    raise ValueError(f"{name}: expected a state of shape "
-                                     f"{expected if batched else expected[1:]}, got {s.shape}")
+                if s.shape != want:
+                    raise ValueError(f"{name}: expected a state of shape {want}, got {s.shape}")
                 if s.dtype != x.dtype:
                     raise TypeError(f"{name}: a state is {s.dtype} but the parameters are "
                                     f"{x.dtype}")

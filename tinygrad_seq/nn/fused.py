@@ -24,7 +24,8 @@ Moving it into numba could win no more than that, and numba's `np.dot` needs Sci
 Steps are numbered in the order they run: step s is time `order[s]` (s, or T-1-s in reverse).
 With `lengths`, a sequence whose length has passed keeps its state and outputs zeros, as the
 composed layers' `where` masks do; its rows of the gate gradients are zero and the state's
-gradient flows past the step unchanged.
+gradient flows past the step unchanged. (The layers zero the input's padding before either
+path, so that a non-finite padding cannot reach a gradient through 0 * nan.)
 
 Lanes: a large batch is split into lanes of rows (at least MIN_LANE_ROWS each, one per thread
 of threads.get_num_threads()). Sequences in a batch never mix, so each lane runs the whole
@@ -94,18 +95,15 @@ def _lanes(B):
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
-def _stack_operands(x, h0, reverse, valid):
+def _stack_operands(x, h0, reverse):
     """hx (T + 1, B, H + 1 + I): row block s = [h_{s-1} | 1 | x at step s]; h_{-1} = h0 filled,
-    the states of later steps filled by the loop. The input past a sequence's end is zeroed:
-    padding never reaches an output or a gradient, even when it is not finite."""
+    the states of later steps filled by the loop."""
     T, B, I = x.shape
     H = h0.shape[1]
     hx = _workspace((T + 1, B, H + 1 + I), x.dtype)
     hx[0, :, :H] = h0
     hx[:, :, H] = 1
     hx[:T, :, H + 1:] = x[::-1] if reverse else x
-    if valid is not None:
-        hx[:T, :, H + 1:][~valid] = 0
     hx[T, :, H + 1:] = 0
     return hx
 
@@ -140,10 +138,6 @@ def _from_above(grad_out, t, valid, s, rows):
     end, where the output is zero whatever the state (selected, not multiplied: 0 * nan)."""
     return grad_out[t, rows] if valid is None else np.where(valid[s, rows, None],
                                                             grad_out[t, rows], 0)
-
-
-def _rows(valid, rows):
-    return None if valid is None else valid[:, rows]
 
 
 def _step_squares(grad, valid, s, rows):
@@ -233,7 +227,7 @@ class LSTMSequence(Function):
         cell = backend.impl.lstm_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse, _rows(valid, rows))
+            hx = _stack_operands(x[:, rows], h0[rows], reverse)
             Bl = hx.shape[1]
             act = _workspace((T, Bl, 4 * H), x.dtype)
             c = _workspace((T + 1, Bl, H), x.dtype)
@@ -330,7 +324,7 @@ class GRUSequence(Function):
         cell = backend.impl.gru_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse, _rows(valid, rows))
+            hx = _stack_operands(x[:, rows], h0[rows], reverse)
             Bl = hx.shape[1]
             act = _workspace((T, Bl, 3 * H), x.dtype)
             hs = _workspace((T + 1, Bl, H), x.dtype)     # states, contiguous for the kernels
@@ -452,7 +446,7 @@ class RNNSequence(Function):
         cell = backend.impl.rnn_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse, _rows(valid, rows))
+            hx = _stack_operands(x[:, rows], h0[rows], reverse)
             Bl = hx.shape[1]
             hs = _workspace((T + 1, Bl, H), x.dtype)   # hs[s + 1]: the cell's output at step s
             pre = np.empty((Bl, H), x.dtype)

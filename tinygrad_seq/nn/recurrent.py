@@ -163,11 +163,11 @@ class RNNBase(Module):
         """
         x, states, lengths, batched = self._check_input(input, hx, lengths)
         masks = None
-        if lengths is not None and not self.fused:  # masks[t] (B, 1): is step t inside each sequence?
-            masks = [(t < lengths)[:, None] for t in range(x.shape[0])]
-            # padding zeroed, as the fused nodes do: it never reaches an output or a gradient,
-            # even when it is not finite (0 * nan is nan)
-            x = where(np.stack(masks), x, 0.0)
+        if lengths is not None:   # masks[t] (B, 1): is step t inside each sequence?
+            masks = np.arange(x.shape[0])[:, None, None] < lengths[None, :, None]
+            # padding zeroed on both paths: it never reaches an output or a gradient, even
+            # when it is not finite (0 * nan is nan), as with PyTorch's packed sequences
+            x = where(masks, x, 0.0)
         finals = [[] for _ in states]
         layer_input = x
         for layer in range(self.num_layers):
