@@ -140,7 +140,7 @@ def test_one_node_per_layer_and_direction_with_scope_and_renderer_info():
 @pytest.fixture
 def lanes(monkeypatch):
     """Every batch row its own lane, up to 3 threads at once; counts the lanes of each run."""
-    monkeypatch.setattr(fused, "MIN_LANE_ROWS", 1)
+    monkeypatch.setattr(fused.common, "MIN_LANE_ROWS", 1)
     before = ts.get_num_threads()
     ts.set_num_threads(3)
     runs, run_parallel = [], ts.threads.run_parallel
@@ -169,10 +169,10 @@ def test_lanes_follow_min_rows_and_threads(monkeypatch):
     before = ts.get_num_threads()
     try:
         ts.set_num_threads(2)
-        assert fused._lanes(127) == [slice(0, 127)]          # 2 lanes would be under 64 rows
-        assert fused._lanes(1000) == [slice(0, 500), slice(500, 1000)]
+        assert fused.batch_lanes(127) == [slice(0, 127)]          # 2 lanes would be under 64 rows
+        assert fused.batch_lanes(1000) == [slice(0, 500), slice(500, 1000)]
         ts.set_num_threads(1)
-        assert fused._lanes(1000) == [slice(0, 1000)]
+        assert fused.batch_lanes(1000) == [slice(0, 1000)]
     finally:
         ts.set_num_threads(before)
 
@@ -241,7 +241,7 @@ def test_gate_gradients_in_chunks_of_steps_equal_all_at_once(mode, monkeypatch):
     """Backward accumulates weight and input gradients per chunk of steps (5 = 2 + 2 + 1)."""
     opt = dict(num_layers=2, bidirectional=True, lengths=True, h0=True)
     whole = run_layer(mode, True, "float64", **opt)
-    monkeypatch.setattr(fused, "_CHUNK_ROWS", 2 * B)
+    monkeypatch.setattr(fused.steps, "_CHUNK_ROWS", 2 * B)
     chunked = run_layer(mode, True, "float64", **opt)
     for a, b in zip(whole, chunked):
         np.testing.assert_allclose(b.data, a.data, **TOL["float64"])
@@ -311,17 +311,17 @@ def test_the_workspace_pool_keeps_a_bounded_number_of_shapes():
     """A loop over many sequence lengths (bucketing, a last short batch) must not hoard one
     set of workspace arrays per length for ever."""
     layer = nn.LSTM(I, H, dtype="float64")
-    for steps in range(1, 3 * fused._POOL_SHAPES):
+    for steps in range(1, 3 * fused.POOL_SHAPES):
         out, _ = layer(ts.randn(steps, B, I, dtype="float64"))
         out.sum().backward()
-    assert len(fused._POOL) <= fused._POOL_SHAPES
+    assert len(fused.POOL) <= fused.POOL_SHAPES
 
 
 def test_the_pool_hands_out_only_arrays_nobody_holds():
-    a = fused._workspace((7, 3), "float64")
-    b = fused._workspace((7, 3), "float64")
+    a = fused.workspace((7, 3), "float64")
+    b = fused.workspace((7, 3), "float64")
     assert b is not a                                       # a is held here
     a_id = id(a)
     del a
-    assert id(fused._workspace((7, 3), "float64")) == a_id  # released: handed out again
-    assert fused._workspace((7, 3), "float64") is not b
+    assert id(fused.workspace((7, 3), "float64")) == a_id  # released: handed out again
+    assert fused.workspace((7, 3), "float64") is not b
