@@ -29,10 +29,27 @@ After backward each node keeps `step_grad_norms`: {"h": [||dL/dh_t|| for t in ra
 "c" for the LSTM), the norm of the total gradient reaching each step's hidden (cell) state, by
 time step; `fused` says which composed graph the node stands for. Both are for pictures.
 """
-from . import common, steps
+from ... import threads
+from ...kernels import backend
+from . import common, loops, steps
 from .common import MIN_LANE_ROWS, POOL, POOL_SHAPES, batch_lanes, workspace  # noqa: F401
 
-SEQUENCES = {"LSTM": steps.LSTMSequence, "GRU": steps.GRUSequence, "RNN": steps.RNNSequence}
+STEPS = {"LSTM": steps.LSTMSequence, "GRU": steps.GRUSequence, "RNN": steps.RNNSequence}
+LOOPS = {"LSTM": loops.LSTMLoops, "GRU": loops.GRULoops, "RNN": loops.RNNLoops}
+MIN_PART_UNITS = 64   # split the hidden units into parts of no fewer
+
+
+def plan(mode, B, H, options):
+    """Which implementation runs a layer, and how its work is split: (STEPS[mode], None) or
+    (LOOPS[mode], (lanes, n)) with lanes a list of row slices and n the parts of the hidden
+    units (n > 1 only with one lane)."""
+    if backend.name != "numba" or not options.get("reset_after", True):
+        return STEPS[mode], None
+    lanes = batch_lanes(B)
+    n = threads.get_num_threads()
+    if len(lanes) > 1 or H % n or H // n < MIN_PART_UNITS:
+        n = 1
+    return LOOPS[mode], (lanes, n)
 
 
 def fused_direction(mode, x, state, params, *, reverse=False, lengths=None, layer=0, **options):
@@ -41,8 +58,11 @@ def fused_direction(mode, x, state, params, *, reverse=False, lengths=None, laye
     with None biases -> output (T, B, H), [h_n (, c_n)]."""
     w_ih, w_hh, b_ih, b_hh = params
     weights = (w_ih, w_hh) if b_ih is None else params
-    out, *last = SEQUENCES[mode].apply(x, *state, *weights, reverse=reverse, lengths=lengths,
-                                       layer=layer, **options)
+    sequence, split = plan(mode, x.shape[-2], w_hh.shape[1], options)
+    if split is not None:
+        options = dict(options, split=split)
+    out, *last = sequence.apply(x, *state, *weights, reverse=reverse, lengths=lengths,
+                                layer=layer, **options)
     return out, last
 
 
