@@ -437,14 +437,17 @@ def test_packing_equals_its_reference(dtype):
 
 
 def test_gemm_refuses_shapes_that_do_not_fit():
+    """The tiles use raw pointers: a shape that does not fit must raise, not write past C."""
+    import numba
     from tinygrad_seq.kernels import gemm
+    match = None if numba.config.DISABLE_JIT else "gemm"   # (numpy's twins raise their own)
     A, w = np.ones((4, 5), np.float32), np.ones((5, 7), np.float32)
     packed = np.zeros(gemm.panel_shape(7, 5, w), np.float32)
-    with pytest.raises(ValueError, match="gemm"):
+    with pytest.raises(ValueError, match=match):
         gemm.gemm(A, packed, np.empty((4, 7 + gemm.panel_width(np.float32)), np.float32), False)
-    with pytest.raises(ValueError, match="gemm"):
+    with pytest.raises(ValueError, match=match):
         gemm.gemm(np.ones((4, 6), np.float32), packed, np.empty((4, 7), np.float32), False)
-    with pytest.raises(ValueError, match="gemm"):
+    with pytest.raises(ValueError, match=match):
         gemm.gemm_rows(A, w, np.empty((3, 7), np.float32), False)
 
 

@@ -196,6 +196,11 @@ def _state_grad(dG, slot, B, wb, acc, dh_new):
         gemm(dG[j, slot * B:(slot + 1) * B], wb[j], dh_new, acc or j > 0)
 
 
+def _ring_steps(ring, B):
+    """R, the steps a ring of gate gradients (n, R B, G h) holds."""
+    return max(1, ring.shape[1] // max(B, 1))
+
+
 def _chunk(s, T, R):
     """The steps of the ring's chunk that step s completes (0 if it completes none)."""
     return 0 if s % R else min(R, T - s)
@@ -274,15 +279,15 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
                   act, c, tanh_c, dG, dh, dc, dx, squares, dw_ih, dw_hh, db):
     """grad_out (T, B', H), rows r0..: the output's gradient; dh, dc (n, 2, B, h) ping-pong
     state gradients: [k, 0] = part k's grad_h, grad_c on entry, [k, T % 2] = dh0, dc0 on
-    return; dx (n, T, B, I) the parts' shares of the input's gradient ((0, ...) when it is
-    not needed); squares (n, 2, T): the part's ||dh_t||^2 and ||dc_t||^2 (time order);
+    return; dx (n, T, B, I) the parts' shares of the input's gradient ((n, 0, ...) when
+    it is not needed); squares (n, 2, T): the part's ||dh_t||^2 and ||dc_t||^2 (time order);
     dw_ih (4H, I), dw_hh (4H, H), db (4H, 1): the part's rows are written."""
     start = cycles()
     n, T, B, h = act.shape[0], act.shape[1], act.shape[2], c.shape[3]
-    H, gather, R = n * h, sym.shape[0] > 0, dG.shape[1] // B
+    H, gather, R = n * h, sym.shape[0] > 0, _ring_steps(dG, B)
     K = H + 1 if gather else hx.shape[2]
     k0, k1 = _parts(t, m, n)
-    wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[0] > 0)
+    wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[1] > 0)
     dWt = np.zeros((k1 - k0, K, 4 * h), w_hh.dtype)
     dtab = np.zeros((k1 - k0, w_ih.shape[1] if gather else 0, 4 * h), w_hh.dtype)
     dc_total = np.empty((B, h), w_hh.dtype)
@@ -357,10 +362,10 @@ def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_o
     (n, 2, B, h); squares (n, 1, T); db_ih, db_hh (3H, 1)."""
     start = cycles()
     n, T, B, h = act.shape[0], act.shape[1], act.shape[2], hs.shape[3]
-    H, gather, R = n * h, sym.shape[0] > 0, dGx.shape[1] // B
+    H, gather, R = n * h, sym.shape[0] > 0, _ring_steps(dGx, B)
     Kx = 1 if gather else 1 + w_ih.shape[1]
     k0, k1 = _parts(t, m, n)
-    wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[0] > 0)
+    wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[1] > 0)
     dWh = np.zeros((k1 - k0, H + 1, 3 * h), w_hh.dtype)   # [dW_hh^T ; db_hh]
     dWx = np.zeros((k1 - k0, Kx, 3 * h), w_hh.dtype)      # [db_ih ; dW_ih^T]
     dtab = np.zeros((k1 - k0, w_ih.shape[1] if gather else 0, 3 * h), w_hh.dtype)
@@ -431,10 +436,10 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
     """As lstm_backward: dG (n, R B, h); dh (n, 2, B, h); squares (n, 1, T)."""
     start = cycles()
     n, T, B, h = hs.shape[0], hs.shape[1] - 1, hs.shape[2], hs.shape[3]
-    H, gather, R = n * h, sym.shape[0] > 0, dG.shape[1] // B
+    H, gather, R = n * h, sym.shape[0] > 0, _ring_steps(dG, B)
     K = H + 1 if gather else hx.shape[2]
     k0, k1 = _parts(t, m, n)
-    wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[0] > 0)
+    wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[1] > 0)
     dWt = np.zeros((k1 - k0, K, h), w_hh.dtype)
     dtab = np.zeros((k1 - k0, w_ih.shape[1] if gather else 0, h), w_hh.dtype)
     cur = 0
@@ -479,6 +484,7 @@ if not numba.config.DISABLE_JIT:
                           fastmath={"reassoc"})(_squares)
     _forward_weights, _tables, _backward_weights, _state_grad = (
         _jit(_forward_weights), _jit(_tables), _jit(_backward_weights), _jit(_state_grad))
+    _ring_steps = _jit(_ring_steps)
     _chunk, _add_weight_grad, _scatter, _input_grad, _flush, _unpack = (
         _jit(_chunk), _jit(_add_weight_grad), _jit(_scatter), _jit(_input_grad), _jit(_flush),
         _jit(_unpack))

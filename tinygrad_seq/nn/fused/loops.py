@@ -150,7 +150,7 @@ class _Loops(Function):
                 d[:, 0] = _split(g[lane], n)
                 states.append(d)
             out.append((rings, states,
-                        np.empty((0 if dx is None else n, T, Bl, I), dtype),
+                        np.empty((n, 0 if dx is None else T, Bl, I), dtype),
                         np.empty((n, len(grads), T)), self._weight_grads(I, H, dtype)))
         return out
 
