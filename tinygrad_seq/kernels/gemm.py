@@ -6,11 +6,13 @@ GFLOP/s on one core of this project's machine, where the core's vector peak is 1
 the weights once per sequence and running a register-blocked micro-kernel over them reaches
 110-115 (benchmarks/kernels.py), and being numba it can run inside a jitted time loop.
 
-    gemm(A (M, K), Bp (P, K, NR), C (M, N), acc)
-                                       C = A @ w (acc: C += A @ w), w (K, N) the matrix Bp
-                                       packs: Bp[p, k, j] = w[k, p * NR + j], zeros past N
-    gemm_rows(A (M, K), B (K, N'), C (M, N), acc)
-                                       the same with B unpacked (N <= N', rows contiguous)
+    gemm(A (M, K), Bp (P, K, NR), C (M, N))
+                                       C += A @ w, w (K, N) the matrix Bp packs:
+                                       Bp[p, k, j] = w[k, p * NR + j], zeros past N
+    gemm_rows(A (M, K), B (K, N'), C (M, N))
+                                       C += A @ B[:, :N] (B unpacked, N <= N', rows contiguous)
+(They add to C: a caller that wants C = A @ w zeroes C first. A flag instead would compile them
+once per constant it is called with: numba specialises a jitted callee on literal arguments.)
 Packing, from a matrix's rows (the recurrent layers pack each part's gates, kernels/recurrent.py):
     pack_rows(w, rows, col0, ncols, out (P, len(rows), NR))
                                        packs w[rows, col0:col0 + ncols]
@@ -25,8 +27,10 @@ How: C is cut into tiles of 4 rows x NR columns, each held in 16 vector accumula
 while k runs over the whole of K: per k, 4 vector loads of the panel's row k, 4 broadcasts of
 A's elements and 16 fused multiply-adds. Each element of C is summed over k in order, with one
 rounding per multiply-add (as BLAS kernels do; no reassociation, no fastmath). Rows past the
-last multiple of 4 run a 1-row tile; columns past the last whole panel run tiles of one vector,
-the last one loading and storing only the columns that exist (masked loads and stores).
+last multiple of 4, and columns past the last whole panel, run tiles of one row by one vector,
+the last one loading and storing only the columns that exist (masked loads and stores): the
+recurrent layers' shapes (32 or 500 rows, 128 or more columns) seldom need them, and fewer
+tile shapes compile sooner.
 
 The numpy twins in reference.py have the same signatures; under NUMBA_DISABLE_JIT=1 they are
 what this module exports.
@@ -53,27 +57,18 @@ def panels(n, dtype):
 
 # ------------------------------------------------------------------------------ tiles
 # One function per tile shape, written out: the accumulators must be separate SSA values for
-# LLVM to keep them in registers. `b` is the flat offset of the tile's first column in B's
-# row 0, `rb` B's row stride; `c` the flat offset of the tile's first element in C, `rc` C's row
-# stride; `n` (one-vector tiles) how many columns exist.
-def _tile_4x4(A, i, K, B, b, rb, C, c, rc, acc):
+# LLVM to keep them in registers. A tile adds its product to C. `b` is the flat offset of the tile's first column in B's row 0, `rb` B's row stride; `c` the
+# flat offset of the tile's first element in C, `rc` C's row stride; `n` (the one-vector tile)
+# how many columns exist.
+def _tile_4x4(A, i, K, B, b, rb, C, c, rc):
     W = VECTOR_BYTES // C.itemsize
-    if acc:
-        c00, c01, c02, c03 = (vload(C, c), vload(C, c + W), vload(C, c + 2 * W),
-                              vload(C, c + 3 * W))
-        d = c + rc
-        c10, c11, c12, c13 = (vload(C, d), vload(C, d + W), vload(C, d + 2 * W),
-                              vload(C, d + 3 * W))
-        d = c + 2 * rc
-        c20, c21, c22, c23 = (vload(C, d), vload(C, d + W), vload(C, d + 2 * W),
-                              vload(C, d + 3 * W))
-        d = c + 3 * rc
-        c30, c31, c32, c33 = (vload(C, d), vload(C, d + W), vload(C, d + 2 * W),
-                              vload(C, d + 3 * W))
-    else:
-        z = vsplat(C.dtype.type(0))
-        c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = z
-        c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = z
+    c00, c01, c02, c03 = vload(C, c), vload(C, c + W), vload(C, c + 2 * W), vload(C, c + 3 * W)
+    d = c + rc
+    c10, c11, c12, c13 = vload(C, d), vload(C, d + W), vload(C, d + 2 * W), vload(C, d + 3 * W)
+    d = c + 2 * rc
+    c20, c21, c22, c23 = vload(C, d), vload(C, d + W), vload(C, d + 2 * W), vload(C, d + 3 * W)
+    d = c + 3 * rc
+    c30, c31, c32, c33 = vload(C, d), vload(C, d + W), vload(C, d + 2 * W), vload(C, d + 3 * W)
     for k in range(K):
         o = b + k * rb
         b0, b1, b2, b3 = vload(B, o), vload(B, o + W), vload(B, o + 2 * W), vload(B, o + 3 * W)
@@ -110,49 +105,16 @@ def _tile_4x4(A, i, K, B, b, rb, C, c, rc, acc):
     vstore(C, d + 3 * W, c33)
 
 
-def _tile_1x4(A, i, K, B, b, rb, C, c, rc, acc):
-    W = VECTOR_BYTES // C.itemsize
-    if acc:
-        c0, c1, c2, c3 = vload(C, c), vload(C, c + W), vload(C, c + 2 * W), vload(C, c + 3 * W)
-    else:
-        c0 = c1 = c2 = c3 = vsplat(C.dtype.type(0))
-    for k in range(K):
-        o = b + k * rb
-        a = vsplat(A[i, k])
-        c0, c1 = vfma(a, vload(B, o), c0), vfma(a, vload(B, o + W), c1)
-        c2, c3 = vfma(a, vload(B, o + 2 * W), c2), vfma(a, vload(B, o + 3 * W), c3)
-    vstore(C, c, c0)
-    vstore(C, c + W, c1)
-    vstore(C, c + 2 * W, c2)
-    vstore(C, c + 3 * W, c3)
-
-
-def _tile_4x1(A, i, K, B, b, rb, C, c, rc, acc, n):
-    if acc:
-        c0, c1 = vload_first(C, c, n), vload_first(C, c + rc, n)
-        c2, c3 = vload_first(C, c + 2 * rc, n), vload_first(C, c + 3 * rc, n)
-    else:
-        c0 = c1 = c2 = c3 = vsplat(C.dtype.type(0))
-    for k in range(K):
-        w = vload_first(B, b + k * rb, n)
-        c0, c1 = vfma(vsplat(A[i, k]), w, c0), vfma(vsplat(A[i + 1, k]), w, c1)
-        c2, c3 = vfma(vsplat(A[i + 2, k]), w, c2), vfma(vsplat(A[i + 3, k]), w, c3)
-    vstore_first(C, c, c0, n)
-    vstore_first(C, c + rc, c1, n)
-    vstore_first(C, c + 2 * rc, c2, n)
-    vstore_first(C, c + 3 * rc, c3, n)
-
-
-def _tile_1x1(A, i, K, B, b, rb, C, c, rc, acc, n):
-    c0 = vload_first(C, c, n) if acc else vsplat(C.dtype.type(0))
+def _tile_1x1(A, i, K, B, b, rb, C, c, rc, n):
+    c0 = vload_first(C, c, n)
     for k in range(K):
         c0 = vfma(vsplat(A[i, k]), vload_first(B, b + k * rb, n), c0)
     vstore_first(C, c, c0, n)
 
 
-def _gemm(A, B, panel_stride, row_stride, C, acc):
-    """C (+)= A @ w, where w[k, j] is B's element p * panel_stride + k * row_stride + j % NR
-    (p = j // NR), counting from B's data pointer."""
+def _gemm(A, B, panel_stride, row_stride, C):
+    """C += A @ w, where w[k, j] is B's element p * panel_stride + k * row_stride + j % NR
+    (p = j // NR), counting from B's data pointer (B 2-D, whichever layout it holds)."""
     M, K = A.shape
     N = C.shape[1]
     W = VECTOR_BYTES // C.itemsize
@@ -160,43 +122,37 @@ def _gemm(A, B, panel_stride, row_stride, C, acc):
     rc = C.strides[0] // C.itemsize
     whole = M - M % MR
     for p in range((N + NR - 1) // NR):
-        j = p * NR
-        b = p * panel_stride
-        if j + NR <= N:
-            for i in range(0, whole, MR):
-                _tile_4x4(A, i, K, B, b, row_stride, C, i * rc + j, rc, acc)
-            for i in range(whole, M):
-                _tile_1x4(A, i, K, B, b, row_stride, C, i * rc + j, rc, acc)
-        else:   # the last, partial panel: a vector at a time
-            for v in range(j, N, W):
-                n = min(W, N - v)
-                for i in range(0, whole, MR):
-                    _tile_4x1(A, i, K, B, b + v - j, row_stride, C, i * rc + v, rc, acc, n)
-                for i in range(whole, M):
-                    _tile_1x1(A, i, K, B, b + v - j, row_stride, C, i * rc + v, rc, acc, n)
+        j, b = p * NR, p * panel_stride
+        tiled = whole if j + NR <= N else 0     # rows in 4 x NR tiles; the rest by vector
+        for i in range(0, tiled, MR):
+            _tile_4x4(A, i, K, B, b, row_stride, C, i * rc + j, rc)
+        for v in range(j, min(j + NR, N), W):
+            for i in range(tiled, M):
+                _tile_1x1(A, i, K, B, b + v - j, row_stride, C, i * rc + v, rc, min(W, N - v))
 
 
-def _check(A, B, C, N_B):
-    """The shapes fit (the tiles read and write through raw pointers: a wrong shape would
-    not raise but overwrite memory)."""
-    if A.shape[0] != C.shape[0] or B.shape[-2 if B.ndim == 3 else 0] != A.shape[1] \
-            or N_B < C.shape[1]:
+def _check(A, B, C, K_B, N_B):
+    """The shapes fit, w being (K_B, N_B) (the tiles read and write through raw pointers: a
+    wrong shape would not raise but overwrite memory); B 2-D."""
+    if A.shape[0] != C.shape[0] or K_B != A.shape[1] or N_B < C.shape[1]:
         raise ValueError("gemm: shapes do not fit")
-    if (B.size and B.strides[-1] != B.itemsize) or (C.size and (
+    if (B.size and B.strides[1] != B.itemsize) or (C.size and (
             C.strides[1] != C.itemsize or C.strides[0] < C.shape[1] * C.itemsize)):
         raise ValueError("gemm: B's and C's rows must be contiguous, C's rows apart")
 
 
-def gemm(A, Bp, C, acc):
-    if Bp.shape[2] != NV * (VECTOR_BYTES // Bp.itemsize):
+def gemm(A, Bp, C):
+    P, K, NR = Bp.shape
+    if NR != NV * (VECTOR_BYTES // Bp.itemsize):
         raise ValueError("gemm: Bp's panels are not NR wide")
-    _check(A, Bp, C, Bp.shape[0] * Bp.shape[2])
-    _gemm(A, Bp, Bp.strides[0] // Bp.itemsize, Bp.strides[1] // Bp.itemsize, C, acc)
+    B = Bp.reshape(P * K, NR)    # one type of B for both entry points: one compiled _gemm
+    _check(A, B, C, K, P * NR)
+    _gemm(A, B, K * NR, NR, C)
 
 
-def gemm_rows(A, B, C, acc):
-    _check(A, B, C, B.shape[1])
-    _gemm(A, B, NV * (VECTOR_BYTES // B.itemsize), B.strides[0] // B.itemsize, C, acc)
+def gemm_rows(A, B, C):
+    _check(A, B, C, B.shape[0], B.shape[1])
+    _gemm(A, B, NV * (VECTOR_BYTES // B.itemsize), B.strides[0] // B.itemsize, C)
 
 
 # ------------------------------------------------------------------------------ packing
@@ -229,14 +185,16 @@ def pack_columns(w, rows, k0, out):
 
 
 # ------------------------------------------------------------------------------ jit
-_jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+# The products compile once per dtype and layout of A (the recurrent loops pass every A as a
+# slice, layout 'A'); the packing is inlined into its callers, so that the constants it is
+# called with (a column, a row) do not compile it again.
 if numba.config.DISABLE_JIT:    # the vector intrinsics need the JIT: numpy twins instead
     gemm, gemm_rows = reference.gemm, reference.gemm_rows
     pack_rows, pack_columns = reference.pack_rows, reference.pack_columns
 else:
-    _tile_4x4, _tile_1x4, _tile_4x1, _tile_1x1 = (_jit(_tile_4x4), _jit(_tile_1x4),
-                                                  _jit(_tile_4x1), _jit(_tile_1x1))
-    _gemm, _check = _jit(_gemm), _jit(_check)
-    gemm, gemm_rows = _jit(gemm), _jit(gemm_rows)
-    pack_rows, pack_columns = _jit(pack_rows), _jit(pack_columns)
-    panel_shape = _jit(panel_shape)
+    _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+    _inline = numba.njit(inline="always", error_model="numpy", nogil=True)
+    _tile_4x4, _tile_1x1, _gemm = _jit(_tile_4x4), _jit(_tile_1x1), _jit(_gemm)
+    _check, gemm, gemm_rows = _jit(_check), _jit(gemm), _jit(gemm_rows)
+    pack_rows, pack_columns, panel_shape = (_inline(pack_rows), _inline(pack_columns),
+                                            _inline(panel_shape))

@@ -51,17 +51,10 @@ else:
     from .simd import cycles
 
 
-WAITED, TOTAL, PRODUCTS, CELLS = 0, 1, 2, 3
+WAITED, TOTAL, PRODUCTS, CELLS = 0, 1, 2, 3   # the columns of stats
 
 
 # ------------------------------------------------------------------------------ shared pieces
-def _since(stats, t, column, tick):
-    """stats[t, column] += the cycles since tick; returns the new tick."""
-    now = cycles()
-    stats[t, column] += now - tick
-    return now
-
-
 def _parts(t, m, n):
     """The parts thread t of m runs."""
     return t * n // m, (t + 1) * n // m
@@ -91,36 +84,40 @@ def one_hot_symbols(x, sym):
     return True
 
 
+def _zero(a):
+    """a (2-D) = 0, as a loop (an array assignment compiles numpy's broadcasting)."""
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            a[i, j] = 0
+
+
 def _gather(tab, sym, s, out):
     """out[b] = tab[sym[s, b]]: a one-hot input's product for step s (0 for a zero row)."""
     for b in range(out.shape[0]):
-        if sym[s, b] >= 0:
-            out[b] = tab[sym[s, b]]
-        else:
-            out[b] = 0
+        v = sym[s, b]
+        for j in range(out.shape[1]):
+            out[b, j] = tab[v, j] if v >= 0 else 0
 
 
 def _emit(valid, s, state, hx, u, out, time, r0):
     """Part of the new state (B, h), units u.., into hx's next block and the output (rows
     r0..); past a sequence's end the state is the previous one and the output zero."""
-    h = state.shape[1]
     for b in range(state.shape[0]):
-        if not valid[s, b]:
-            state[b] = hx[s, b, u:u + h]
-        hx[s + 1, b, u:u + h] = state[b]
-        if valid[s, b]:
-            out[time, r0 + b, u:u + h] = state[b]
-        else:
-            out[time, r0 + b, u:u + h] = 0
+        keep = valid[s, b]
+        for j in range(state.shape[1]):
+            if not keep:
+                state[b, j] = hx[s, b, u + j]
+            hx[s + 1, b, u + j] = state[b, j]
+            out[time, r0 + b, u + j] = state[b, j] if keep else 0
 
 
 def _add_from_above(valid, s, grad_out, time, r0, u, dh):
     """dh += the output's gradient (rows r0.., units u..) where the step is inside the
     sequence (a select, not a product: a nan arriving on a padded output reaches nothing)."""
-    h = dh.shape[1]
     for b in range(dh.shape[0]):
         if valid[s, b]:
-            dh[b] += grad_out[time, r0 + b, u:u + h]
+            for j in range(dh.shape[1]):
+                dh[b, j] += grad_out[time, r0 + b, u + j]
 
 
 def _squares(valid, s, g):
@@ -133,19 +130,20 @@ def _squares(valid, s, g):
     return total
 
 
-def _zero_done(valid, s, *grads):
+def _zero_done(valid, s, grads):
     """Past a sequence's end its gate gradients are zero."""
     for b in range(valid.shape[1]):
         if not valid[s, b]:
-            for g in grads:
-                g[b] = 0
+            for j in range(grads.shape[1]):
+                grads[b, j] = 0
 
 
 def _pass_done(valid, s, new, old):
     """Past a sequence's end the state's gradient passes the step unchanged."""
     for b in range(valid.shape[1]):
         if not valid[s, b]:
-            new[b] = old[b]
+            for j in range(new.shape[1]):
+                new[b, j] = old[b, j]
 
 
 def _forward_weights(blocks, rows, k0, k1, K):
@@ -190,10 +188,10 @@ def _backward_weights(w_hh, w_ih, rows, k0, k1, with_dx):
     return wb, wx
 
 
-def _state_grad(dG, slot, B, wb, acc, dh_new):
-    """dh_new (+)= sum_j dG_j[step's rows] @ wb[j]."""
+def _state_grad(dG, slot, B, wb, dh_new):
+    """dh_new += sum_j dG_j[step's rows] @ wb[j]."""
     for j in range(dG.shape[0]):
-        gemm(dG[j, slot * B:(slot + 1) * B], wb[j], dh_new, acc or j > 0)
+        gemm(dG[j][slot * B:(slot + 1) * B, 0:dG.shape[2]], wb[j], dh_new)
 
 
 def _ring_steps(ring, B):
@@ -206,11 +204,11 @@ def _chunk(s, T, R):
     return 0 if s % R else min(R, T - s)
 
 
-def _add_weight_grad(hx, s, steps, c0, c1, grads, dWt):
-    """dWt (c1 - c0, G h) += hx[s:s + steps, :, c0:c1]^T grads (steps B, G h)."""
+def _add_weight_grad(operand, B, s, steps, grads, dWt):
+    """dWt (K, G h) += operand[rows of steps s .. s + steps - 1]^T grads (steps B, G h), for
+    the operand's K columns of hx (as rows: ((T + 1) B, K))."""
     if steps:
-        rows = steps * hx.shape[1]
-        gemm_rows(hx[s:s + steps].reshape(rows, hx.shape[2])[:, c0:c1].T, grads, dWt, True)
+        gemm_rows(operand[s * B:(s + steps) * B].T, grads, dWt)
 
 
 def _scatter(sym, s, steps, grads, dtab):
@@ -218,31 +216,35 @@ def _scatter(sym, s, steps, grads, dtab):
     B = sym.shape[1]
     for i in range(steps):
         for b in range(B):
-            if sym[s + i, b] >= 0:
-                dtab[sym[s + i, b]] += grads[i * B + b]
+            v = sym[s + i, b]
+            if v >= 0:
+                for j in range(dtab.shape[1]):
+                    dtab[v, j] += grads[i * B + b, j]
 
 
 def _input_grad(s, steps, grads, wx, dx):
     """dx[s:s + steps] = grads @ W_ih[rows]: one part's share of the input's gradient."""
     if wx.shape[0] and steps:
-        gemm(grads, wx, dx[s:s + steps].reshape(steps * dx.shape[1], dx.shape[2]), False)
+        out = dx[s:s + steps].reshape(steps * dx.shape[1], dx.shape[2])
+        _zero(out)
+        gemm(grads[:, 0:grads.shape[1]], wx, out)
 
 
-def _flush(hx, s, steps, c0, c1, grads, dWt, sym, dtab, wx, dx):
-    """A chunk's products: dWt += hx[chunk, :, c0:c1]^T grads, the one-hot input's scatter
-    into dtab (sym not empty), the input's gradient from grads @ W_ih (wx not empty)."""
-    _add_weight_grad(hx, s, steps, c0, c1, grads, dWt)
+def _flush(operand, B, s, steps, grads, dWt, sym, dtab, wx, dx):
+    """A chunk's products: dWt += operand[chunk]^T grads, the one-hot input's scatter into
+    dtab (sym not empty), the input's gradient from grads @ W_ih (wx not empty)."""
+    _add_weight_grad(operand, B, s, steps, grads, dWt)
     if sym.shape[0]:
         _scatter(sym, s, steps, grads, dtab)
     _input_grad(s, steps, grads, wx, dx)
 
 
-def _unpack(src, k0, rows, dst):
-    """dst[rows[j], c] = src[k0 + c, j]: a part's transposed gradient back in the weights'
-    rows (dst (G H, C); c < C)."""
+def _unpack(src, rows, dst):
+    """dst[rows[j], c] = src[c, j]: a part's transposed gradient (C, G h) back in the
+    weights' rows (dst (G H, C))."""
     for j in range(len(rows)):
         for c in range(dst.shape[1]):
-            dst[rows[j], c] = src[k0 + c, j]
+            dst[rows[j], c] = src[c, j]
 
 
 # ------------------------------------------------------------------------------ LSTM
@@ -256,6 +258,7 @@ def lstm_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, 
     H, gather = n * h, sym.shape[0] > 0
     K = H + 1 if gather else hx.shape[2]
     k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
     wf = _forward_weights((w_hh, bias, w_ih), rows, k0, k1, K)
     tab = _tables(w_ih, np.zeros_like(bias), rows, k0, k1, gather)
     gates, h_new = np.empty((B, 4 * h), w_hh.dtype), np.empty((B, h), w_hh.dtype)
@@ -265,11 +268,14 @@ def lstm_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, 
         for k in range(k0, k1):
             if gather:
                 _gather(tab[k - k0], sym, s, gates)
+            else:
+                _zero(gates)
             tick = cycles()
-            gemm(hx[s, :, :K], wf[k - k0], gates, gather)
-            tick = _since(stats, t, PRODUCTS, tick)
+            gemm(hx2[s * B:(s + 1) * B, 0:K], wf[k - k0], gates)
+            tock = cycles()
             lstm_cell_forward(gates, c[k, s], act[k, s], c[k, s + 1], tanh_c[k, s], h_new)
-            _since(stats, t, CELLS, tick)
+            stats[t, PRODUCTS] += tock - tick
+            stats[t, CELLS] += cycles() - tock
             _emit(valid, s, h_new, hx, k * h, out, order[s], r0)
             _pass_done(valid, s, c[k, s + 1], c[k, s])
     stats[t, TOTAL] += cycles() - start
@@ -287,6 +293,7 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
     H, gather, R = n * h, sym.shape[0] > 0, _ring_steps(dG, B)
     K = H + 1 if gather else hx.shape[2]
     k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
     wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[1] > 0)
     dWt = np.zeros((k1 - k0, K, 4 * h), w_hh.dtype)
     dtab = np.zeros((k1 - k0, w_ih.shape[1] if gather else 0, 4 * h), w_hh.dtype)
@@ -301,7 +308,7 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
             tick = cycles()
             lstm_cell_backward(act[k, s], c[k, s], tanh_c[k, s], dh_s, dc[k, cur], dg, dc_total,
                                dc[k, 1 - cur])
-            _since(stats, t, CELLS, tick)
+            stats[t, CELLS] += cycles() - tick
             squares[k, 1, time] = _squares(valid, s, dc_total)
             _zero_done(valid, s, dg)
             _pass_done(valid, s, dc[k, 1 - cur], dc[k, cur])
@@ -310,16 +317,17 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
         steps = _chunk(s, T, R)
         tick = cycles()
         for k in range(k0, k1):
-            _state_grad(dG, slot, B, wb[k - k0], False, dh[k, 1 - cur])
+            _zero(dh[k, 1 - cur])
+            _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur])
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
-            _flush(hx, s, steps, 0, K, dG[k, :steps * B], dWt[k - k0], sym, dtab[k - k0],
-                   wx[k - k0], dx[k])
-        _since(stats, t, PRODUCTS, tick)
+            _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
+                   dtab[k - k0], wx[k - k0], dx[k])
+        stats[t, PRODUCTS] += cycles() - tick
         cur = 1 - cur
     for k in range(k0, k1):
-        _unpack(dWt[k - k0], 0, rows[k], dw_hh)
-        _unpack(dWt[k - k0], H, rows[k], db)
-        _unpack(dtab[k - k0] if gather else dWt[k - k0], 0 if gather else H + 1, rows[k], dw_ih)
+        _unpack(dWt[k - k0, :H], rows[k], dw_hh)
+        _unpack(dWt[k - k0, H:H + 1], rows[k], db)
+        _unpack(dtab[k - k0] if gather else dWt[k - k0, H + 1:], rows[k], dw_ih)
     stats[t, TOTAL] += cycles() - start
 
 
@@ -335,6 +343,7 @@ def gru_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, b_ih, b_hh, r
     n, T, B, h = act.shape[0], act.shape[1], act.shape[2], hs.shape[3]
     H, gather = n * h, sym.shape[0] > 0
     k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
     wh = _forward_weights((w_hh, b_hh), rows, k0, k1, H + 1)
     wx = _forward_weights((b_ih, w_ih), rows, k0, k1, 0 if gather else 1 + w_ih.shape[1])
     tab = _tables(w_ih, b_ih, rows, k0, k1, gather)
@@ -347,11 +356,14 @@ def gru_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, b_ih, b_hh, r
             if gather:
                 _gather(tab[k - k0], sym, s, gx)
             else:
-                gemm(hx[s, :, H:], wx[k - k0], gx, False)
-            gemm(hx[s, :, :H + 1], wh[k - k0], gh[k, s], False)
-            tick = _since(stats, t, PRODUCTS, tick)
+                _zero(gx)
+                gemm(hx2[s * B:(s + 1) * B, H:hx.shape[2]], wx[k - k0], gx)
+            _zero(gh[k, s])
+            gemm(hx2[s * B:(s + 1) * B, 0:H + 1], wh[k - k0], gh[k, s])
+            tock = cycles()
             gru_cell_forward(gx, gh[k, s], hs[k, s], act[k, s], hs[k, s + 1])
-            _since(stats, t, CELLS, tick)
+            stats[t, PRODUCTS] += tock - tick
+            stats[t, CELLS] += cycles() - tock
             _emit(valid, s, hs[k, s + 1], hx, k * h, out, order[s], r0)
     stats[t, TOTAL] += cycles() - start
 
@@ -365,6 +377,7 @@ def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_o
     H, gather, R = n * h, sym.shape[0] > 0, _ring_steps(dGx, B)
     Kx = 1 if gather else 1 + w_ih.shape[1]
     k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
     wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[1] > 0)
     dWh = np.zeros((k1 - k0, H + 1, 3 * h), w_hh.dtype)   # [dW_hh^T ; db_hh]
     dWx = np.zeros((k1 - k0, Kx, 3 * h), w_hh.dtype)      # [db_ih ; dW_ih^T]
@@ -380,26 +393,27 @@ def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_o
             tick = cycles()
             gru_cell_backward(act[k, s], gh[k, s], hs[k, s], dh_s, dGx[k, one], dGh[k, one],
                               dh[k, 1 - cur])
-            _since(stats, t, CELLS, tick)
-            _zero_done(valid, s, dGx[k, one], dGh[k, one])
+            stats[t, CELLS] += cycles() - tick
+            _zero_done(valid, s, dGx[k, one])
+            _zero_done(valid, s, dGh[k, one])
         if not _meet(flags, t, m, stats):
             return
         steps = _chunk(s, T, R)
         tick = cycles()
         for k in range(k0, k1):
-            _state_grad(dGh, slot, B, wb[k - k0], True, dh[k, 1 - cur])
+            _state_grad(dGh, slot, B, wb[k - k0], dh[k, 1 - cur])   # + the direct part
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
-            _flush(hx, s, steps, 0, H + 1, dGh[k, :steps * B], dWh[k - k0], none,
+            _flush(hx2[:, 0:H + 1], B, s, steps, dGh[k, :steps * B], dWh[k - k0], none,
                    dtab[k - k0], wx[k - k0, :0], dx[k])
-            _flush(hx, s, steps, H, H + Kx, dGx[k, :steps * B], dWx[k - k0], sym,
+            _flush(hx2[:, H:H + Kx], B, s, steps, dGx[k, :steps * B], dWx[k - k0], sym,
                    dtab[k - k0], wx[k - k0], dx[k])
-        _since(stats, t, PRODUCTS, tick)
+        stats[t, PRODUCTS] += cycles() - tick
         cur = 1 - cur
     for k in range(k0, k1):
-        _unpack(dWh[k - k0], 0, rows[k], dw_hh)
-        _unpack(dWh[k - k0], H, rows[k], db_hh)
-        _unpack(dWx[k - k0], 0, rows[k], db_ih)
-        _unpack(dtab[k - k0] if gather else dWx[k - k0], 0 if gather else 1, rows[k], dw_ih)
+        _unpack(dWh[k - k0, :H], rows[k], dw_hh)
+        _unpack(dWh[k - k0, H:], rows[k], db_hh)
+        _unpack(dWx[k - k0, :1], rows[k], db_ih)
+        _unpack(dtab[k - k0] if gather else dWx[k - k0, 1:], rows[k], dw_ih)
     stats[t, TOTAL] += cycles() - start
 
 
@@ -413,6 +427,7 @@ def rnn_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, r
     H, gather = n * h, sym.shape[0] > 0
     K = H + 1 if gather else hx.shape[2]
     k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
     wf = _forward_weights((w_hh, bias, w_ih), rows, k0, k1, K)
     tab = _tables(w_ih, np.zeros_like(bias), rows, k0, k1, gather)
     pre = np.empty((B, h), w_hh.dtype)
@@ -422,11 +437,14 @@ def rnn_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, r
         for k in range(k0, k1):
             if gather:
                 _gather(tab[k - k0], sym, s, pre)
+            else:
+                _zero(pre)
             tick = cycles()
-            gemm(hx[s, :, :K], wf[k - k0], pre, gather)
-            tick = _since(stats, t, PRODUCTS, tick)
+            gemm(hx2[s * B:(s + 1) * B, 0:K], wf[k - k0], pre)
+            tock = cycles()
             rnn_cell_forward(pre, hs[k, s + 1], relu)
-            _since(stats, t, CELLS, tick)
+            stats[t, PRODUCTS] += tock - tick
+            stats[t, CELLS] += cycles() - tock
             _emit(valid, s, hs[k, s + 1], hx, k * h, out, order[s], r0)
     stats[t, TOTAL] += cycles() - start
 
@@ -439,6 +457,7 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
     H, gather, R = n * h, sym.shape[0] > 0, _ring_steps(dG, B)
     K = H + 1 if gather else hx.shape[2]
     k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
     wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[1] > 0)
     dWt = np.zeros((k1 - k0, K, h), w_hh.dtype)
     dtab = np.zeros((k1 - k0, w_ih.shape[1] if gather else 0, h), w_hh.dtype)
@@ -451,43 +470,42 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
             squares[k, 0, time] = _squares(valid, s, dh_s)
             tick = cycles()
             rnn_cell_backward(hs[k, s + 1], dh_s, dg, relu)
-            _since(stats, t, CELLS, tick)
+            stats[t, CELLS] += cycles() - tick
             _zero_done(valid, s, dg)
         if not _meet(flags, t, m, stats):
             return
         steps = _chunk(s, T, R)
         tick = cycles()
         for k in range(k0, k1):
-            _state_grad(dG, slot, B, wb[k - k0], False, dh[k, 1 - cur])
+            _zero(dh[k, 1 - cur])
+            _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur])
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
-            _flush(hx, s, steps, 0, K, dG[k, :steps * B], dWt[k - k0], sym, dtab[k - k0],
-                   wx[k - k0], dx[k])
-        _since(stats, t, PRODUCTS, tick)
+            _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
+                   dtab[k - k0], wx[k - k0], dx[k])
+        stats[t, PRODUCTS] += cycles() - tick
         cur = 1 - cur
     for k in range(k0, k1):
-        _unpack(dWt[k - k0], 0, rows[k], dw_hh)
-        _unpack(dWt[k - k0], H, rows[k], db)
-        _unpack(dtab[k - k0] if gather else dWt[k - k0], 0 if gather else H + 1, rows[k], dw_ih)
+        _unpack(dWt[k - k0, :H], rows[k], dw_hh)
+        _unpack(dWt[k - k0, H:H + 1], rows[k], db)
+        _unpack(dtab[k - k0] if gather else dWt[k - k0, H + 1:], rows[k], dw_ih)
     stats[t, TOTAL] += cycles() - start
 
 
 # ------------------------------------------------------------------------------ jit
+# Each helper compiles once per dtype, and is cached: none is called with a constant for an
+# argument that varies (numba would compile it again for each constant: literal types).
 if not numba.config.DISABLE_JIT:
     _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
-    _since, _parts, _meet, _gather, _emit = (_jit(_since), _jit(_parts), _jit(_meet),
-                                             _jit(_gather), _jit(_emit))
-    one_hot_symbols = _jit(one_hot_symbols)
-    _add_from_above, _zero_done, _pass_done = (_jit(_add_from_above), _jit(_zero_done),
-                                               _jit(_pass_done))
+    _parts, _meet, _zero, _gather, _emit, _add_from_above, _zero_done, _pass_done = map(
+        _jit, (_parts, _meet, _zero, _gather, _emit, _add_from_above, _zero_done, _pass_done))
+    _forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk = map(
+        _jit, (_forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk))
+    _add_weight_grad, _scatter, _input_grad, _flush, _unpack = map(
+        _jit, (_add_weight_grad, _scatter, _input_grad, _flush, _unpack))
     # a sum for pictures, not for gradients: reassociated, so that it vectorizes
     _squares = numba.njit(cache=True, error_model="numpy", nogil=True,
                           fastmath={"reassoc"})(_squares)
-    _forward_weights, _tables, _backward_weights, _state_grad = (
-        _jit(_forward_weights), _jit(_tables), _jit(_backward_weights), _jit(_state_grad))
-    _ring_steps = _jit(_ring_steps)
-    _chunk, _add_weight_grad, _scatter, _input_grad, _flush, _unpack = (
-        _jit(_chunk), _jit(_add_weight_grad), _jit(_scatter), _jit(_input_grad), _jit(_flush),
-        _jit(_unpack))
+    one_hot_symbols = _jit(one_hot_symbols)
     lstm_forward, lstm_backward = _jit(lstm_forward), _jit(lstm_backward)
     gru_forward, gru_backward = _jit(gru_forward), _jit(gru_backward)
     rnn_forward, rnn_backward = _jit(rnn_forward), _jit(rnn_backward)

@@ -211,19 +211,12 @@ def pack_columns(w, rows, k0, out):
     out[:, k0:k0 + w.shape[1]] = padded.reshape(w.shape[1], P, NR).transpose(1, 0, 2)
 
 
-def gemm(A, Bp, C, acc):
-    """C = A @ w, or C += A @ w when acc; A (M, K), w (K, N) the matrix packed in Bp"""
+def gemm(A, Bp, C):
+    """C += A @ w; A (M, K), w (K, N) the matrix packed in Bp"""
     P, K, NR = Bp.shape
-    w = Bp.transpose(1, 0, 2).reshape(K, P * NR)[:, :C.shape[1]]
-    if acc:
-        C += A @ w
-    else:
-        np.matmul(A, w, out=C)
+    C += A @ Bp.transpose(1, 0, 2).reshape(K, P * NR)[:, :C.shape[1]]
 
 
-def gemm_rows(A, B, C, acc):
-    """C = A @ B[:, :N], or C += A @ B[:, :N] when acc; N = C's columns"""
-    if acc:
-        C += A @ B[:, :C.shape[1]]
-    else:
-        np.matmul(A, B[:, :C.shape[1]], out=C)
+def gemm_rows(A, B, C):
+    """C += A @ B[:, :N], N = C's columns"""
+    C += A @ B[:, :C.shape[1]]
