@@ -186,3 +186,15 @@ def test_without_the_jit_a_team_never_spins():
                           env=dict(os.environ, NUMBA_DISABLE_JIT="1"), timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "1", "1"]
+
+
+def test_a_team_holds_blas_to_one_thread_while_it_runs():
+    team = ts.threads.Team(2)
+    team.adaptive, team.threads = False, 2
+    seen = []
+    try:
+        ts.set_blas_threads(2)
+        team.run(lambda t, m, flags, stats: seen.append(blas_threads()) if t == 0 else None)
+        assert seen == [{1}] and blas_threads() == {2}
+    finally:
+        ts.set_blas_threads(1)

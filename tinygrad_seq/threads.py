@@ -23,7 +23,7 @@ two ways (nn/fused.py chooses):
   it runs on one thread (every part in turn, the same numbers) for COOL runs, then tries n
   threads again; the cool-down doubles, up to COOL_MAX, while the machine stays busy.
   Without the JIT (NUMBA_DISABLE_JIT=1) a team always runs on one thread: nothing spins in
-  Python.
+  Python. While a team runs on several threads, BLAS is held to one thread, as for lanes.
 """
 import collections
 import os
@@ -161,8 +161,11 @@ class Team:
             self.stats[:] = 0
             if m == 1:
                 job(0, 1, self.flags, self.stats)
-            else:
+            elif _blas_threads == 1:
                 self._run_threads(job, m)
+            else:   # no idle BLAS thread spinning beside the team (see run_parallel)
+                with _blas().limit(limits=1, user_api="blas"):
+                    self._run_threads(job, m)
             self._adapt(m)
         finally:
             self._lock.release()

@@ -45,10 +45,13 @@ from .loops import (gru_cell_backward, gru_cell_forward, lstm_cell_backward, lst
                     rnn_cell_backward, rnn_cell_forward)
 from .sync import barrier
 
-if numba.config.DISABLE_JIT:   # the cycle counter is an LLVM intrinsic; Python gets a clock
+if numba.config.DISABLE_JIT:   # the counter and prefetch are LLVM intrinsics: Python stand-ins
     from time import perf_counter_ns as cycles
+
+    def prefetch(a, i):
+        pass
 else:
-    from .simd import cycles
+    from .simd import cycles, prefetch
 
 
 WAITED, TOTAL, PRODUCTS, CELLS = 0, 1, 2, 3   # the columns of stats
@@ -82,6 +85,13 @@ def one_hot_symbols(x, sym):
                     return False
                 sym[t, b] = v
     return True
+
+
+def _prefetch(a):
+    """Start loading a's cache lines (a contiguous array) into L2: the next step's saved
+    activations, while this step's products run (the backward's cells then find them)."""
+    for i in range(0, a.size, 64 // a.itemsize):
+        prefetch(a, i)
 
 
 def _zero(a):
@@ -317,6 +327,10 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
         steps = _chunk(s, T, R)
         tick = cycles()
         for k in range(k0, k1):
+            if s:
+                _prefetch(act[k, s - 1])
+                _prefetch(c[k, s - 1])
+                _prefetch(tanh_c[k, s - 1])
             _zero(dh[k, 1 - cur])
             _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur])
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
@@ -401,6 +415,10 @@ def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_o
         steps = _chunk(s, T, R)
         tick = cycles()
         for k in range(k0, k1):
+            if s:
+                _prefetch(act[k, s - 1])
+                _prefetch(gh[k, s - 1])
+                _prefetch(hs[k, s - 1])
             _state_grad(dGh, slot, B, wb[k - k0], dh[k, 1 - cur])   # + the direct part
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
             _flush(hx2[:, 0:H + 1], B, s, steps, dGh[k, :steps * B], dWh[k - k0], none,
@@ -477,6 +495,8 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
         steps = _chunk(s, T, R)
         tick = cycles()
         for k in range(k0, k1):
+            if s:
+                _prefetch(hs[k, s])
             _zero(dh[k, 1 - cur])
             _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur])
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
@@ -496,8 +516,9 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
 # argument that varies (numba would compile it again for each constant: literal types).
 if not numba.config.DISABLE_JIT:
     _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
-    _parts, _meet, _zero, _gather, _emit, _add_from_above, _zero_done, _pass_done = map(
-        _jit, (_parts, _meet, _zero, _gather, _emit, _add_from_above, _zero_done, _pass_done))
+    _parts, _meet, _prefetch, _zero, _gather, _emit = map(
+        _jit, (_parts, _meet, _prefetch, _zero, _gather, _emit))
+    _add_from_above, _zero_done, _pass_done = map(_jit, (_add_from_above, _zero_done, _pass_done))
     _forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk = map(
         _jit, (_forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk))
     _add_weight_grad, _scatter, _input_grad, _flush, _unpack = map(

@@ -19,6 +19,8 @@ W is width(dtype): 64 bytes of lanes where the CPU has AVX-512 (16 float32, 8 fl
 32 bytes. LLVM splits wider vectors into registers on any target, so the code is portable;
 only the register budget of gemm.py's tile is tuned (to AVX-512's 32 vector registers).
 
+    prefetch(a, i)            start loading the cache line of a's element i into the L2 cache
+
 For sync.py (int64 arrays; i counts elements as above):
     atomic_load_acquire(a, i), atomic_store_release(a, i, value), atomic_add(a, i, value)
     fence(), cpu_pause(), cycles() (the time-stamp counter), futex_wait(a, i, expected, ts),
@@ -188,6 +190,22 @@ def vfma(typingctx, a, b, c):
                                              f"llvm.fma.v{a.lanes}f{bits}")
         return builder.call(fma, args)
     return a(a, a, a), codegen
+
+
+@intrinsic
+def prefetch(typingctx, a, i):
+    """llvm.prefetch (read, locality 2: into L2) of the line holding a's element i."""
+    if not isinstance(a, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        pointer = builder.bitcast(_pointer(context, builder, signature.args[0], *args), i8p)
+        builder.call(fn, [pointer, ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return types.void(a, types.intp), codegen
 
 
 # ------------------------------------------------------------------------------ atomics
