@@ -26,6 +26,13 @@ fused layer runs the Python loop (fused/steps.py: the numpy backend, Cho's GRU),
 cells" is its cell kernels' time and "fused Python" the rest of it, its GEMMs included.
 
     python benchmarks/rnn_profile.py --workload charlm --cell LSTM --threads 1
+    python benchmarks/rnn_profile.py --workload charlm --cell LSTM --floor
+
+--floor prints the floor of the fused layer's products instead: their FLOPs per training step
+(forward, the state's gradient, the weight gradients; a one-hot input's columns left out, as
+the fused layer does) and the time they take at the rate kernels/gemm.py reaches on the
+step's product shape on one core (and OpenBLAS's rate, for comparison), measured in blocks
+during which this thread ran at least 97% of the time (the machine may be busy).
 """
 import argparse
 import collections
@@ -167,6 +174,46 @@ def _inside_optimizer(event):
     return False
 
 
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def floor(workload, cell):
+    """The fused layer's product FLOPs per training step and their time at measured rates."""
+    from threadpoolctl import threadpool_limits
+    from tinygrad_seq.kernels import gemm
+    w = WORKLOADS[workload]
+    T, B, I, H, G = w["T"], w["B"], w["I"], w["H"], GATES[cell]
+    K = H + 1 + (0 if w["one_hot"] else I)
+    # per step: the forward's products (GRU: the input's and the state's), the state's
+    # gradient and the weight gradients (over all steps, in chunks)
+    flops = T * (2 * B * K * G * H + 2 * B * G * H * H + 2 * B * K * G * H)
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((B, K)).astype(np.float32)
+    W = rng.standard_normal((K, G * H)).astype(np.float32)
+    packed = np.zeros(gemm.panel_shape(G * H, K, W), np.float32)
+    gemm.pack_rows(W, np.arange(K), 0, G * H, packed)
+    C = np.zeros((B, G * H), np.float32)
+    rates = {}
+    with threadpool_limits(1, "blas"):
+        for name, fn in (("kernels/gemm.py", lambda: gemm.gemm(A, packed, C)),
+                         ("OpenBLAS", lambda: np.dot(A, W, out=C))):
+            fn()
+            clean = []
+            while len(clean) < 15:
+                start, cpu = time.perf_counter(), time.thread_time()
+                for _ in range(50):
+                    fn()
+                wall = time.perf_counter() - start
+                if (time.thread_time() - cpu) / wall >= 0.97:
+                    clean.append(wall / 50)
+            rates[name] = 2 * B * K * G * H / float(np.median(clean)) / 1e9
+    print(f"{machine()}; {workload} {cell}: the fused layer's products, {flops / 1e9:.2f} GFLOP "
+          f"per training step; the step's product ({B} x {K}) @ ({K} x {G * H}) on one core:")
+    for name, rate in rates.items():
+        print(f"  {name}: {rate:.0f} GFLOP/s -> {flops / rate / 1e6:.1f} ms on one core, "
+              f"{flops / rate / 2e6:.1f} ms on two")
+
+
 def measure(workload, cell, variant, steps):
     w = WORKLOADS[workload]
     profile = profile_ours if variant in OURS else profile_torch
@@ -181,9 +228,13 @@ def main():
     parser.add_argument("--cell", choices=CELLS, default="LSTM")
     parser.add_argument("--variant", choices=OURS + TORCH, nargs="+")
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--threads", type=int, help="BLAS and PyTorch threads (as rnn.py)")
+    parser.add_argument("--threads", type=int, help="our and PyTorch's threads (as rnn.py)")
     parser.add_argument("--json", action="store_true", help="profile one variant (internal)")
+    parser.add_argument("--floor", action="store_true", help="the products' floor instead")
     args = parser.parse_args()
+    if args.floor:
+        floor(args.workload, args.cell)
+        return
     if args.json:
         print(json.dumps(measure(args.workload, args.cell, args.variant[0], args.steps)))
         return
