@@ -5,7 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
+import golden_nn
 import tinygrad_seq as ts
+from test_golden_nn import compare, weights_of
 from tinygrad_seq import nn
 from tinygrad_seq.nn import fused
 
@@ -83,6 +85,16 @@ def test_hidden_units_in_parts_on_a_team_equal_composed(mode, dtype, parts):
         composed, fused_ = run_layer(mode, False, dtype, **opt), run_layer(mode, True, dtype, **opt)
         for k, (a, b) in enumerate(zip(composed, fused_)):
             np.testing.assert_allclose(b.data, a.data, **TOL[dtype], err_msg=f"{opt} #{k}")
+
+
+@pytest.mark.parametrize("kind,name", [("cell", n) for n in golden_nn.CELLS] +
+                         [("layer", n) for n in golden_nn.LAYERS])
+def test_pytorch_golden_fixtures_through_parts_on_a_team(kind, name, parts):
+    """The fixtures of test_golden_nn.py (H = 4: two parts of 2 units) on two threads."""
+    with np.load(golden_nn.FIXTURES) as f:
+        stored = dict(f)
+    compare(name, golden_nn.run("ours", kind, name, weights_of(name, stored), True), stored)
+    assert parts.history and parts.history[-1][0] == parts.threads
 
 
 @pytest.mark.parametrize("mode", JITTED)
