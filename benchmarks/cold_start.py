@@ -52,7 +52,7 @@ logits = ts.stack(outputs).reshape(T * B, H) @ w_out + b_out
 loss = F.cross_entropy(logits, ts.Tensor(tokens[1:].reshape(-1)))
 loss.backward()
 for p in params:
-    backend.sgd_update(p.data, p.grad.data, np.zeros_like(p.data), 0.1, 0.9)
+    backend.sgd_update(p.array, p.grad.array, np.zeros_like(p.array), 0.1, 0.9)
 done = time.perf_counter()
 print(imported - start, done - imported, done - start)
 """

@@ -45,13 +45,13 @@ def test_layers_gradcheck(rng):
         lin, norm = nn.Linear(3, 2), nn.LayerNorm(3)
         x = ts.Tensor(rng.standard_normal((4, 3)), requires_grad=True)
         assert ts.gradcheck(lambda x, *ps: lin(x), x, *lin.parameters())
-        norm.weight.data[:] = rng.standard_normal(3)
+        norm.weight.array[:] = rng.standard_normal(3)
         assert ts.gradcheck(lambda x, *ps: norm(x), x, *norm.parameters())
         emb = nn.Embedding(5, 2, padding_idx=1)
         idx = ts.Tensor(np.array([1, 3, 3, 0]))
         emb(idx).sum().backward()
-        assert np.array_equal(emb.weight.grad.data[:, 0], [1, 0, 0, 2, 0])
-        assert np.all(emb.weight.data[1] == 0)
+        assert np.array_equal(emb.weight.grad.array[:, 0], [1, 0, 0, 2, 0])
+        assert np.all(emb.weight.array[1] == 0)
     finally:
         ts.set_default_dtype("float32")
 
@@ -60,15 +60,15 @@ def test_state_dict_round_trip_and_pytorch_names():
     a, b = Model(), Model()
     b.load_state_dict(a.state_dict())
     for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
-        assert np.array_equal(p.data, q.data)
+        assert np.array_equal(p.array, q.array)
     sd = a.state_dict()
     sd["lstm.weight_hh_l0"][:] = 0          # a copy: the model is not changed through it
-    assert not np.all(a.lstm.weight_hh_l0.data == 0)
+    assert not np.all(a.lstm.weight_hh_l0.array == 0)
 
 
 def test_refused_load_state_dict_changes_nothing():
     m = Model()
-    before = {n: p.data.copy() for n, p in m.named_parameters()}
+    before = {n: p.array.copy() for n, p in m.named_parameters()}
     sd = m.state_dict()
     for v in sd.values():
         v += 1
@@ -84,10 +84,10 @@ def test_refused_load_state_dict_changes_nothing():
     assert "lstm.weight_hh_l0: shape (24, 5) in the state, (24, 6) in the model" in message
     assert "embed.weight: dtype float64 in the state, float32 in the model" in message
     for n, p in m.named_parameters():
-        assert np.array_equal(p.data, before[n]), n
+        assert np.array_equal(p.array, before[n]), n
     partial = {"head.2.bias": np.ones(3, np.float32)}
     m.load_state_dict(partial, strict=False)
-    assert np.all(m.head[2].bias.data == 1)
+    assert np.all(m.head[2].bias.array == 1)
 
 
 def train_a_little(model, opt, steps=2):
@@ -164,13 +164,13 @@ def test_optimizer_state_dict_round_trip():
         opt.step()
     sd = opt.state_dict()
     assert sd["state"][0]["step"] == 2 and sd["param_groups"][0]["params"] == [0]
-    w2 = nn.Parameter(w.data.copy())
+    w2 = nn.Parameter(w.array.copy())
     opt2 = optim.RMSprop([w2], lr=0.1, momentum=0.5, centered=True)
     opt2.load_state_dict(sd)
     for p, o in ((w, opt), (w2, opt2)):
         p.grad = ts.Tensor(np.array([0.1, -0.2, 0.3]))
         o.step()
-    np.testing.assert_array_equal(w.data, w2.data)
+    np.testing.assert_array_equal(w.array, w2.array)
 
 
 def test_schedulers():
@@ -197,12 +197,12 @@ def test_clipping():
     a.grad, b.grad = ts.Tensor(np.array([3.0, 0.0])), ts.Tensor(np.array([4.0]))
     total = nn.utils.clip_grad_norm_([a, b], max_norm=1.0)
     assert np.isclose(total.item(), 5.0)
-    np.testing.assert_allclose(np.concatenate([a.grad.data, b.grad.data]), [0.6, 0, 0.8],
+    np.testing.assert_allclose(np.concatenate([a.grad.array, b.grad.array]), [0.6, 0, 0.8],
                                rtol=1e-5)
     assert np.isclose(nn.utils.clip_grad_norm_([a, b], max_norm=10).item(), 1.0, rtol=1e-5)
     a.grad = ts.Tensor(np.array([3.0, -7.0]))
     nn.utils.clip_grad_value_(a, 2.0)
-    assert a.grad.data.tolist() == [2.0, -2.0]
+    assert a.grad.array.tolist() == [2.0, -2.0]
 
 
 def test_memory_stays_flat_training_an_lstm():

@@ -160,7 +160,7 @@ class Copy(_Generated):
     loss = staticmethod(CharLM.loss)
 
     def scores(self, out, y):
-        copied = (out.argmax(dim=-1).data == y.data)[-10:].mean()
+        copied = (out.argmax(dim=-1).array == y.array)[-10:].mean()
         return {"loss": self.loss(out, y).item(), "copy accuracy": float(copied)}
 
 
@@ -176,7 +176,7 @@ class Classify(_Generated):
 
     def scores(self, out, y):
         return {"loss": self.loss(out, y).item(),
-                "accuracy": float((out.argmax(dim=1) == y).data.mean())}
+                "accuracy": float((out.argmax(dim=1) == y).array.mean())}
 
 
 TASK_CLASSES = {"charlm": CharLM, "adding": Adding, "copy": Copy, "classify": Classify}
@@ -299,7 +299,7 @@ def sample_text(model, vocab, prime, length, temperature, rng):
         raise UsageError(f"--temperature must be positive, got {temperature}")
     ids = vocab.encode(prime or " ")
     out, hx = model(ts.Tensor(ids[:, None]))
-    logits = out.data[-1, 0]
+    logits = out.array[-1, 0]
     chars = []
     for _ in range(length):
         z = logits.astype(np.float64) / temperature
@@ -307,7 +307,7 @@ def sample_text(model, vocab, prime, length, temperature, rng):
         nxt = int(rng.choice(len(p), p=p / p.sum()))
         chars.append(nxt)
         out, hx = model(ts.Tensor(np.array([[nxt]])), hx)
-        logits = out.data[-1, 0]
+        logits = out.array[-1, 0]
     return prime + vocab.decode(np.array(chars))
 
 

@@ -13,19 +13,28 @@ from .autograd import Function, unbroadcast
 from .kernels import backend
 
 
+def _axis(op, dim, ndim):
+    """One dim (negatives count from the end) -> a non-negative axis, or a clear error. As in
+    PyTorch, a 0-d tensor accepts dim 0 and -1."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an integer, got {dim!r}")
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims "
+                         f"(expected {-n}..{n - 1})")
+    return int(dim) % n
+
+
 def _normalize_dims(op, dim, ndim):
-    """dim (None, int or tuple, negatives allowed) -> sorted tuple of non-negative axes."""
+    """dim (None, int or tuple, negatives allowed) -> sorted tuple of non-negative axes; a 0-d
+    tensor has none to reduce (dim 0 or -1 is accepted and reduces nothing)."""
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    out = []
-    for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dims")
-        out.append(int(d) % max(ndim, 1))
+    out = [_axis(op, d, ndim) for d in dims]
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dim {dim} names the same axis twice")
-    return tuple(sorted(out))
+    return tuple(sorted(out)) if ndim else ()
 
 
 def _keep_reduced(g, in_shape, dims, keepdim):
@@ -100,7 +109,7 @@ class Neg(_Op):
 
 
 class Pow(_Op):
-    """out = a ** p (p a Python number);  da = g * p * a^(p-1)"""
+    """out = a ** p (p a Python number);  da = g * p * a^(p-1), and 0 when p = 0"""
     def forward(self, a, exponent):
         self.exponent = exponent
         self.save_for_backward(a)
@@ -108,11 +117,14 @@ class Pow(_Op):
 
     def backward(self, g):
         (a,) = self.saved
+        if self.exponent == 0:          # a^0 = 1 everywhere, also at a = 0 (0 * 0^-1 is nan)
+            return np.zeros(a.shape, g.dtype)
         return g * self.exponent * a ** (self.exponent - 1)
 
 
 class PowTensor(_Op):
-    """out = a ** b;  da = g * b * a^(b-1), db = g * out * log(a)"""
+    """out = a ** b;  da = g * b * a^(b-1) (0 where b = 0), db = g * out * log(a) (0 where
+    a = 0 and b >= 0: the limit, as PyTorch takes it)"""
     op = "pow"
 
     def forward(self, a, b):
@@ -122,8 +134,12 @@ class PowTensor(_Op):
 
     def backward(self, g):
         a, b, out = self.saved
-        da = g * b * a ** (b - 1) if self.needs(0) else None
-        db = g * out * np.log(a) if self.needs(1) else None
+        da = db = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.needs(0):
+                da = np.where(b == 0, 0, g * b * a ** (b - 1))
+            if self.needs(1):
+                db = g * np.where((a == 0) & (b >= 0), 0, out * np.log(a))
         return da, db
 
 
@@ -262,6 +278,15 @@ class Clamp(_Op):
         return g * inside
 
 
+class Clone(_Op):
+    """out = a copy of a (new memory);  da = g"""
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, g):
+        return g
+
+
 class Cast(_Op):
     """out = a as another float dtype;  da = g as a's dtype"""
     def forward(self, a, dtype):
@@ -371,6 +396,31 @@ class Mean(_Op):
         return _broadcast_copy(g, self.in_shapes[0])
 
 
+class TakeAlong(_Op):
+    """out = a at `indices` along dim;  da = g scattered back to those indices"""
+
+    def forward(self, a, indices, dim, keepdim):
+        self.indices, self.dim, self.keepdim = indices, dim, keepdim
+        out = np.take_along_axis(a, indices, axis=dim)
+        return out if keepdim else out.squeeze(dim)
+
+    def backward(self, g):
+        da = np.zeros(self.in_shapes[0], g.dtype)
+        g = g if self.keepdim else np.expand_dims(g, self.dim)
+        np.put_along_axis(da, self.indices, g, axis=self.dim)
+        return da
+
+
+class MaxAlong(TakeAlong):
+    """out = the max along dim, at the indices argmax found;  da = g at those indices only"""
+    op = "max"
+
+
+class MinAlong(TakeAlong):
+    """out = the min along dim, at the indices argmin found;  da = g at those indices only"""
+    op = "min"
+
+
 class Max(_Op):
     """out = max of a over dim;  da = g at the maxima (split evenly between ties)"""
     reduce = staticmethod(np.max)
@@ -442,6 +492,8 @@ class LogSoftmax(_Op):
 # ------------------------------------------------------------------------------ shapes
 class Reshape(_Op):
     """out = a with a new shape (same elements);  da = g reshaped back"""
+    view = True
+
     def forward(self, a, shape):
         return a.reshape(shape)
 
@@ -451,6 +503,8 @@ class Reshape(_Op):
 
 class Permute(_Op):
     """out = a with its axes reordered;  da = g with the inverse order"""
+    view = True
+
     def forward(self, a, dims):
         self.dims = dims
         return a.transpose(dims)
@@ -461,6 +515,8 @@ class Permute(_Op):
 
 class Expand(_Op):
     """out = a broadcast to a larger shape (a view);  da = g summed back (by unbroadcast)"""
+    view = True
+
     def forward(self, a, shape):
         return np.broadcast_to(a, shape)
 
@@ -468,19 +524,47 @@ class Expand(_Op):
         return g
 
 
+def _select(a, keys):
+    """a[keys[0]][keys[1]]...: an index in numpy steps (tensor._index_keys makes them); all
+    steps but the last are basic, so they give views."""
+    for key in keys:
+        a = a[key]
+    return a
+
+
 class GetItem(_Op):
     """out = a[key];  da = g scattered back into zeros (repeated indices add up)"""
-    def forward(self, a, key):
-        self.key = key
-        return a[key]
+    view = True
+
+    def forward(self, a, keys):
+        self.keys = keys
+        return _select(a, keys)
 
     def backward(self, g):
         da = np.zeros(self.in_shapes[0], dtype=g.dtype)
-        if _is_basic_index(self.key):
-            da[self.key] = g     # basic indexing never selects an element twice
+        target, key = _select(da, self.keys[:-1]), self.keys[-1]
+        if _is_basic_index(key):
+            target[key] = g     # basic indexing never selects an element twice
         else:
-            np.add.at(da, self.key, g)
+            np.add.at(target, key, g)
         return da
+
+
+class SetItem(_Op):
+    """out = a with out[key] = v (written into a's memory: x[key] = v is in place);
+    da = g with zeros at key, dv = g[key] (summed back to v's shape)"""
+    def forward(self, a, v, keys):
+        self.keys = keys
+        _select(a, keys[:-1])[keys[-1]] = v
+        return a
+
+    def backward(self, g):
+        da = None
+        if self.needs(0):
+            da = g.copy()
+            _select(da, self.keys[:-1])[self.keys[-1]] = 0
+        dv = _select(g, self.keys) if self.needs(1) else None
+        return da, dv
 
 
 def _is_basic_index(key):
@@ -511,6 +595,8 @@ class Stack(_Op):
 
 class Split(_Op):
     """outs = consecutive pieces of a along dim, of the given sizes;  da = the pieces' g joined"""
+    view = True
+
     def forward(self, a, sizes, dim):
         self.dim = dim
         index, start, pieces = [slice(None)] * a.ndim, 0, []

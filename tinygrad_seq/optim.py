@@ -1,7 +1,8 @@
 """Optimizers (SGD, Adam, AdamW, RMSprop) and learning-rate schedulers, following torch.optim.
 
-Each `step()` updates `p.data` in place from `p.grad`, with the same arithmetic as PyTorch's
-single-tensor implementations so that runs agree to rounding.
+Each `step()` updates `p.array` in place from `p.grad` (bumping the parameter's version, as
+PyTorch's in-place updates do), with the same arithmetic as PyTorch's single-tensor
+implementations so that runs agree to rounding.
 """
 import copy
 import math
@@ -41,7 +42,8 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is not None:
                     state = self.state.setdefault(id(p), {})
-                    self._update(p.data, p.grad.data, state, group)
+                    self._update(p.array, p.grad.array, state, group)
+                    p._version_counter().writes += 1
 
     def state_dict(self):
         """{"state": {param index: {name: array or number}}, "param_groups": [...]} as in PyTorch."""

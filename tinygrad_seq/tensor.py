@@ -1,4 +1,5 @@
 """Tensor: a numpy array, the node that made it, and methods that call the ops in ops.py."""
+import collections
 import math
 
 import numpy as np
@@ -52,7 +53,7 @@ class _Size(int):
         return self
 
     def __call__(self, dim=None):
-        return self.shape if dim is None else self.shape[dim]
+        return self.shape if dim is None else self.shape[ops._axis("size", dim, len(self.shape))]
 
 
 class RemovableHandle:
@@ -67,21 +68,27 @@ class RemovableHandle:
         self.hooks.pop(self.id, None)
 
 
+MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])   # torch.return_types.max
+
+
 class Tensor:
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff.
 
     `Tensor(data, dtype=None, requires_grad=False)`: data is a numpy array (its float32/float64/
     integer/bool dtype is kept), a nested list, a Python number or a Tensor (the data is copied).
     Python floats become the default dtype (float32; see `set_default_dtype`), Python ints int64.
+
+    `t.array` is the numpy array itself (shared, not copied; so is `t.numpy()`); `t.data` is, as
+    in PyTorch, a Tensor sharing that memory with no history.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "_hooks", "_name",
-                 "__weakref__")
+    __slots__ = ("array", "_grad", "requires_grad", "_node", "_index", "_hooks", "_name",
+                 "_counter", "_view_rebases", "__weakref__")
     __array_priority__ = 1000  # numpy array (op) Tensor dispatches to Tensor's reflected ops
 
     def __init__(self, data, dtype=None, requires_grad=False):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         if dtype is not None:
             array = np.array(data, dtype=_check_dtype(np.dtype(dtype), "Tensor"))
         elif isinstance(data, (np.ndarray, np.generic)):
@@ -93,8 +100,8 @@ class Tensor:
             if array.dtype.kind == "f":
                 array = array.astype(_default_dtype)
         _check_dtype(array.dtype, "Tensor")
-        self.data, self.grad, self._node, self._index = array, None, None, 0
-        self._hooks = self._name = None
+        self.array, self._grad, self._node, self._index = array, None, None, 0
+        self._hooks = self._name = self._counter = self._view_rebases = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()
@@ -103,36 +110,84 @@ class Tensor:
     def _make(data, node, index):
         """Wrap an op's result without copying or checks (the fast path every op takes)."""
         t = object.__new__(Tensor)
-        t.data = data if type(data) is np.ndarray else np.asarray(data)
-        t.grad, t._node, t._index, t._hooks, t._name = None, node, index, None, None
+        t.array = data if type(data) is np.ndarray else np.asarray(data)
+        t._grad, t._node, t._index, t._hooks, t._name = None, node, index, None, None
+        t._counter = t._view_rebases = None
         t.requires_grad = node is not None
         return t
 
+    # ---------------------------------------------------------------- .grad, .data, versions
+    @property
+    def grad(self):
+        """The gradient accumulated by backward (a Tensor of this shape and dtype), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"grad: expected a Tensor or None, got {type(value).__name__} "
+                                f"(to clear it, assign None; to set it, a Tensor of shape "
+                                f"{self.shape} {self.dtype})")
+            if value.shape != self.shape or value.dtype != self.dtype:
+                raise ValueError(f"grad: assigned a gradient of shape {value.shape} "
+                                 f"{value.dtype} to a tensor of shape {self.shape} {self.dtype}")
+        self._grad = value
+
+    @property
+    def data(self):
+        """This tensor's memory as a Tensor with no history (PyTorch's .data): in-place changes
+        to it are not recorded and not version-checked; `.numpy()` gives the array."""
+        return Tensor._make(self.array, None, 0)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}; write "
+                            f"t.data = ts.tensor(...), or t.copy_(...) to fill the same memory")
+        self.array = value.array
+
+    @property
+    def _version(self):
+        """How many times this tensor's memory was written in place (as PyTorch's _version)."""
+        return 0 if self._counter is None else self._counter.writes
+
+    def _version_counter(self):
+        if self._counter is None:
+            self._counter = autograd.Version()
+        return self._counter
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(t) is t's array (numpy functions accept tensors, as they do PyTorch's)."""
+        if copy:
+            return np.array(self.array, dtype=dtype)
+        return self.array if dtype is None else self.array.astype(dtype, copy=False)
+
     # ---------------------------------------------------------------- properties
-    shape = property(lambda self: self.data.shape)
-    ndim = property(lambda self: self.data.ndim)
-    dtype = property(lambda self: self.data.dtype)
-    size = property(lambda self: _Size(self.data.shape))
+    shape = property(lambda self: self.array.shape)
+    ndim = property(lambda self: self.array.ndim)
+    dtype = property(lambda self: self.array.dtype)
+    size = property(lambda self: _Size(self.array.shape))
     is_leaf = property(lambda self: self._node is None)
     grad_fn = property(lambda self: self._node, doc="The node that made this tensor, or None.")
 
     def dim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     def numel(self):
-        return self.data.size
+        return self.array.size
 
     def numpy(self):
-        return self.data
+        return self.array
 
     def item(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item: only a one-element tensor converts to a Python number, "
                              f"this one has shape {self.shape}")
-        return self.data.item()
+        return self.array.item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self.array.tolist()
 
     @property
     def name(self):
@@ -151,7 +206,7 @@ class Tensor:
             self._node.names[self._index] = value
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", precision=4, threshold=50,
+        body = np.array2string(self.array, separator=", ", precision=4, threshold=50,
                                prefix="tensor(")
         extra = [] if self.dtype == _default_dtype else [f"dtype={self.dtype}"]
         if self._node is not None:
@@ -163,6 +218,12 @@ class Tensor:
         if self.name:
             extra.append(f"name={self.name!r}")
         return f"tensor({body}{''.join(', ' + e for e in extra)})"
+
+    def __format__(self, spec):
+        """f"{loss:.4f}" formats a one-element tensor's value, as PyTorch does for 0-d ones."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
 
     def __len__(self):
         if self.ndim == 0:
@@ -195,8 +256,10 @@ class Tensor:
         return self
 
     def detach(self):
-        """A new leaf sharing this tensor's data, cut off from the graph."""
-        return Tensor._make(self.data, None, 0)
+        """A new leaf sharing this tensor's data (and its version count), cut off from the graph."""
+        t = Tensor._make(self.array, None, 0)
+        autograd.share_version(self, t)
+        return t
 
     def _grad_edge(self):
         """Where this tensor's gradient goes: its node and output index, itself (a leaf), or None."""
@@ -216,13 +279,13 @@ class Tensor:
                                "was it computed under no_grad() or from tensors that all have "
                                "requires_grad=False?")
         if gradient is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(f"backward: gradient can only be left out for a scalar "
                                    f"output, this one has shape {self.shape}; pass "
                                    f"gradient= with that shape")
             seed = np.ones(self.shape, dtype=self.dtype)
         else:
-            seed = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient)
+            seed = np.asarray(gradient.array if isinstance(gradient, Tensor) else gradient)
             if seed.shape != self.shape:
                 raise ValueError(f"backward: gradient has shape {seed.shape}, expected the "
                                  f"output's shape {self.shape}")
@@ -254,11 +317,13 @@ class Tensor:
         return handle
 
     # ---------------------------------------------------------------- element-wise
-    def add(self, other):
-        return ops.Add.apply(*_operands("add", self, other))
+    def add(self, other, alpha=1):
+        """self + alpha * other"""
+        return ops.Add.apply(*_operands("add", self, _scaled(other, alpha)))
 
-    def sub(self, other):
-        return ops.Sub.apply(*_operands("sub", self, other))
+    def sub(self, other, alpha=1):
+        """self - alpha * other"""
+        return ops.Sub.apply(*_operands("sub", self, _scaled(other, alpha)))
 
     def mul(self, other):
         return ops.Mul.apply(*_operands("mul", self, other))
@@ -270,9 +335,13 @@ class Tensor:
         return ops.Neg.apply(self)
 
     def pow(self, exponent):
+        """self ** exponent; integers to integer powers stay integers (negative powers are
+        refused, as in PyTorch), anything else is computed in floating point."""
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
-            return ops.Pow.apply(_floating(self), exponent=exponent)
-        return ops.PowTensor.apply(*_operands("pow", _floating(self), exponent))
+            base = self if self.dtype.kind in "iu" and isinstance(exponent, int) else \
+                _floating(self)
+            return ops.Pow.apply(base, exponent=exponent)
+        return ops.PowTensor.apply(*_operands("pow", self, exponent))
 
     def exp(self):
         return ops.Exp.apply(_floating(self))
@@ -309,13 +378,14 @@ class Tensor:
     clip = clamp
 
     def to(self, dtype):
-        """This tensor as another dtype (differentiable between float types)."""
-        dtype = np.dtype(dtype)
+        """This tensor as another dtype (differentiable between float types; an integer or
+        bool result has no gradient, as in PyTorch)."""
+        dtype = _check_dtype(np.dtype(dtype), "to")
         if dtype == self.dtype:
             return self
-        if self.requires_grad and dtype.kind != "f":
-            raise TypeError(f"to: cannot cast a tensor that requires grad to {dtype}")
-        return ops.Cast.apply(self, dtype=_check_dtype(dtype, "to"))
+        if dtype.kind != "f":
+            return Tensor._make(self.array.astype(dtype), None, 0)
+        return ops.Cast.apply(self, dtype=dtype)
 
     def float(self):
         return self.to(float32)
@@ -325,6 +395,10 @@ class Tensor:
 
     def long(self):
         return self.to(int64)
+
+    def clone(self):
+        """A copy of this tensor in new memory, on the graph (its gradient flows back)."""
+        return ops.Clone.apply(self)
 
     __add__ = __radd__ = add
     __sub__, __mul__, __truediv__, __pow__, __neg__ = sub, mul, div, pow, neg
@@ -338,7 +412,121 @@ class Tensor:
         return ops.Div.apply(*_operands("div", _true_div(other), _true_div(self)))
 
     def __rpow__(self, base):
-        return ops.PowTensor.apply(*_operands("pow", base, _floating(self)))
+        return ops.PowTensor.apply(*_operands("pow", base, self))
+
+    # ---------------------------------------------------------------- in place
+    # As in PyTorch: `x.add_(y)`, `x += y`, `x[i] = v` write into x's own memory (views of x see
+    # the change) and bump its version. Each is its out-of-place op followed by a write, so the
+    # formulas live in one place (ops.py).
+    def add_(self, other, alpha=1):
+        return self._in_place("add_", Tensor.add, _fitting("add_", self, other), alpha)
+
+    def sub_(self, other, alpha=1):
+        return self._in_place("sub_", Tensor.sub, _fitting("sub_", self, other), alpha)
+
+    def mul_(self, other):
+        return self._in_place("mul_", Tensor.mul, _fitting("mul_", self, other), keep_old=True)
+
+    def div_(self, other):
+        return self._in_place("div_", Tensor.div, _fitting("div_", self, other), keep_old=True)
+
+    def clamp_(self, min=None, max=None):
+        return self._in_place("clamp_", Tensor.clamp, min, max, keep_old=True)
+
+    def fill_(self, value):
+        """Set every element to value (a number or a 0-d tensor), cast to this dtype."""
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError(f"fill_: expected a number or a 0-d tensor, got shape "
+                               f"{value.shape}")
+        return self.copy_(value)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def copy_(self, src):
+        """Copy src's values (broadcast to this shape, cast to this dtype) into this tensor."""
+        src = _fitting("copy_", self, src)
+        return self._in_place("copy_", _replaced, src if src.dtype == self.dtype else
+                              src.to(self.dtype))
+
+    def uniform_(self, a=0.0, b=1.0):
+        """Fill with draws from U(a, b) (the package generator, see manual_seed)."""
+        return self._in_place("uniform_", _replaced, Tensor._make(
+            _rng.uniform(a, b, self.shape).astype(self.dtype), None, 0))
+
+    def normal_(self, mean=0.0, std=1.0):
+        """Fill with draws from N(mean, std^2) (the package generator, see manual_seed)."""
+        return self._in_place("normal_", _replaced, Tensor._make(
+            _rng.normal(mean, std, self.shape).astype(self.dtype), None, 0))
+
+    def __setitem__(self, key, value):
+        value = value if isinstance(value, Tensor) else _as_tensor(value, self)
+        if value.dtype != self.dtype:
+            value = value.to(self.dtype)     # assignment casts, as in PyTorch and numpy
+        keys = _index_keys(key)
+        self._in_place("setitem", lambda x, v: ops.SetItem.apply(x, v, keys=keys), value)
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def _in_place(self, op, compute, *args, keep_old=False):
+        """Write compute(self, *args) into this tensor's memory; returns self.
+
+        Under no_grad, or when nothing involved requires grad, the result is just written (an
+        optimizer's `p -= lr * p.grad`). Otherwise the op is recorded and this tensor takes its
+        node, so the gradient flows as for `x = compute(x)`; the op's input is then the old
+        value (a copy when the op saves it for backward: keep_old). A leaf that requires grad
+        is refused outside no_grad, as PyTorch does: its old value would be lost.
+        """
+        recording = autograd.is_grad_enabled() and (self.requires_grad or any(
+            isinstance(a, Tensor) and a.requires_grad for a in args))
+        if not self.array.flags.writeable:
+            raise RuntimeError(f"{op}: this tensor's memory is read-only (an expand() result "
+                               f"repeats each element in several places); use .clone() first")
+        if recording:
+            if self._node is None and self.requires_grad:
+                raise RuntimeError(
+                    f"{op}: a leaf tensor that requires grad (shape {self.shape}) cannot be "
+                    f"changed in place while gradients are recorded; do it inside `with "
+                    f"ts.no_grad():` (as an optimizer's step does), or on .data")
+            if self._view_rebases is not None:
+                raise RuntimeError(
+                    f"{op}: this tensor (shape {self.shape}) is a view of another tensor's "
+                    f"memory (a slice, reshape, transpose, chunk or detach() of it); changing it "
+                    f"in place while recording would leave the other tensor's graph out of "
+                    f"date. Use the out-of-place op (x = x + y, or base[i] = base[i] + y), or "
+                    f"take .clone() first")
+            old = self
+            if keep_old:
+                old = Tensor._make(self.array.copy(), self._node, self._index)
+                old.requires_grad = self.requires_grad
+            result = compute(old, *args)
+        else:
+            with autograd.no_grad():
+                result = compute(self, *args)
+        if result.shape != self.shape:
+            raise RuntimeError(f"{op}: the result has shape {result.shape}, but the tensor it "
+                               f"would be written into has shape {self.shape}")
+        if not np.can_cast(result.dtype, self.dtype, "same_kind"):
+            raise TypeError(f"{op}: the result is {result.dtype}, which a {self.dtype} tensor "
+                            f"cannot hold (as in PyTorch); convert first, e.g. x = x.float()")
+        if result.array is not self.array:
+            np.copyto(self.array, result.array, casting="same_kind")
+        if recording:
+            self._node, self._index, self.requires_grad = result._node, result._index, True
+            autograd.note_rebase(self._version_counter())
+        else:
+            self._version_counter().writes += 1
+        return self
 
     # comparisons: not differentiable, give bool tensors
     def __lt__(self, other):
@@ -378,28 +566,79 @@ class Tensor:
         return ops.Mean.apply(_floating(self), dim=dim, keepdim=keepdim)
 
     def max(self, dim=None, keepdim=False):
-        """Largest value over dim (a tensor, like torch.amax; use argmax for the indices)."""
-        return ops.Max.apply(self, dim=dim, keepdim=keepdim)
+        """As torch.max: with no dim the largest value; with an int dim the named tuple
+        (values, indices) of the maxima along it (the gradient goes to the index returned);
+        with a Tensor the element-wise maximum."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        if dim is None:
+            return ops.Max.apply(self, dim=None)
+        return self._along("max", np.argmax, dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
-        """Smallest value over dim (a tensor, like torch.amin; use argmin for the indices)."""
+        """As torch.min: the smallest value, (values, indices) along dim, or the element-wise
+        minimum with a Tensor."""
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        if dim is None:
+            return ops.Min.apply(self, dim=None)
+        return self._along("min", np.argmin, dim, keepdim)
+
+    def _along(self, op, arg, dim, keepdim):
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise TypeError(f"{op}: dim must be an int (for several dims use amax/amin), got "
+                            f"{dim!r}")
+        (axis,) = ops._normalize_dims(op, dim, self.ndim) or (None,)
+        if self.ndim == 0:     # a 0-d tensor is its own maximum, at index 0
+            return MaxMin(self.reshape(()), Tensor._make(np.zeros((), np.int64), None, 0))
+        if self.shape[axis] == 0:
+            raise IndexError(f"{op}: cannot take the {op} along dim {dim} of size 0 "
+                             f"(shape {self.shape})")
+        indices = arg(self.array, axis=axis, keepdims=True)
+        along = ops.MaxAlong if op == "max" else ops.MinAlong
+        values = along.apply(self, indices=indices, dim=axis, keepdim=keepdim)
+        return MaxMin(values, Tensor._make(indices if keepdim else indices.squeeze(axis),
+                                           None, 0))
+
+    def amax(self, dim=None, keepdim=False):
+        """Largest values over dim (int, tuple or None); ties share the gradient evenly."""
+        return ops.Max.apply(self, dim=dim, keepdim=keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        """Smallest values over dim (int, tuple or None); ties share the gradient evenly."""
         return ops.Min.apply(self, dim=dim, keepdim=keepdim)
 
-    amax, amin = max, min
-
     def argmax(self, dim=None, keepdim=False):
-        return Tensor._make(np.argmax(self.data, axis=dim, keepdims=keepdim), None, 0)
+        """Index of the largest value (in the flattened tensor when dim is None), int64."""
+        return self._arg(np.argmax, dim, keepdim)
 
     def argmin(self, dim=None, keepdim=False):
-        return Tensor._make(np.argmin(self.data, axis=dim, keepdims=keepdim), None, 0)
+        return self._arg(np.argmin, dim, keepdim)
+
+    def _arg(self, arg, dim, keepdim):
+        if dim is None:
+            out = arg(self.array.reshape(-1))
+            return Tensor._make(np.asarray(out).reshape((1,) * self.ndim if keepdim else ()),
+                                None, 0)
+        (axis,) = ops._normalize_dims(arg.__name__, dim, self.ndim) or (None,)
+        if self.ndim == 0:
+            return Tensor._make(np.zeros((), np.int64), None, 0)
+        return Tensor._make(arg(self.array, axis=axis, keepdims=keepdim).astype(np.int64),
+                            None, 0)
 
     def logsumexp(self, dim=None, keepdim=False):
         return ops.LogSumExp.apply(_floating(self), dim=dim, keepdim=keepdim)
 
     def softmax(self, dim=-1):
+        if self.ndim == 0:    # a single value: softmax is 1, along the only "dim" there is
+            ops._normalize_dims("softmax", dim, 0)
+            return self.reshape(1).softmax(0).reshape(())
         return ops.Softmax.apply(_floating(self), dim=dim)
 
     def log_softmax(self, dim=-1):
+        if self.ndim == 0:
+            ops._normalize_dims("log_softmax", dim, 0)
+            return self.reshape(1).log_softmax(0).reshape(())
         return ops.LogSoftmax.apply(_floating(self), dim=dim)
 
     # ---------------------------------------------------------------- shapes
@@ -409,9 +648,13 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim=0, end_dim=-1):
+        start, end = ops._axis("flatten", start_dim, self.ndim), ops._axis("flatten", end_dim,
+                                                                          self.ndim)
         if self.ndim == 0:
             return self.reshape(1)
-        start, end = start_dim % self.ndim, end_dim % self.ndim
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                             f"(shape {self.shape})")
         return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
 
     def squeeze(self, dim=None):
@@ -437,6 +680,10 @@ class Tensor:
         return ops.Permute.apply(self, dims=tuple(d % self.ndim for d in dims))
 
     def transpose(self, dim0, dim1):
+        dim0, dim1 = ops._axis("transpose", dim0, self.ndim), ops._axis("transpose", dim1,
+                                                                        self.ndim)
+        if self.ndim == 0:
+            return self.reshape(())
         dims = list(range(self.ndim))
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return self.permute(*dims)
@@ -458,10 +705,13 @@ class Tensor:
         return self.expand(other.shape)
 
     def __getitem__(self, key):
-        return ops.GetItem.apply(self, key=_index_arg(key))
+        return ops.GetItem.apply(self, keys=_index_keys(key))
 
     def split(self, split_size_or_sections, dim=0):
         """Pieces of `split_size` along dim (the last may be smaller), or of the given sizes."""
+        dim = ops._axis("split", dim, self.ndim)
+        if self.ndim == 0:
+            raise ValueError("split: a 0-d tensor has no dim to split")
         length = self.shape[dim]
         if isinstance(split_size_or_sections, (int, np.integer)):
             step = int(split_size_or_sections)
@@ -470,6 +720,8 @@ class Tensor:
             sizes = [min(step, length - i) for i in range(0, length, step)] or [0]
         else:
             sizes = list(split_size_or_sections)
+            if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in sizes):
+                raise ValueError(f"split: sections must be non-negative integers, got {sizes}")
             if sum(sizes) != length:
                 raise ValueError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {dim} "
                                  f"of shape {self.shape} has {length}")
@@ -483,6 +735,7 @@ class Tensor:
         """`chunks` pieces along dim, each of ceil(n / chunks) (the last may be smaller)."""
         if chunks <= 0:
             raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        dim = ops._axis("chunk", dim, self.ndim)
         return self.split(-(-self.shape[dim] // chunks) or 1, dim)
 
 
@@ -508,6 +761,8 @@ def _as_tensor(value, like):
 
 def _operands(op, a, b):
     """Both operands as Tensors of one dtype, or a clear error where a mix would lose precision."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):   # two numbers: ts.where(m, 1, 3)
+        a = Tensor(a)
     a = _as_tensor(a, b) if not isinstance(a, Tensor) else a
     b = _as_tensor(b, a)
     if a.dtype == b.dtype:
@@ -539,7 +794,7 @@ def _floating(t):
 
 def _compare(ufunc, a, b):
     a, b = _operands(ufunc.__name__, a, b)
-    return Tensor._make(ufunc(a.data, b.data), None, 0)
+    return Tensor._make(ufunc(a.array, b.array), None, 0)
 
 
 def _shape_arg(shape):
@@ -551,6 +806,8 @@ def _shape_arg(shape):
 
 def _resolve_shape(shape, from_shape):
     """A reshape target with its -1 filled in, or a clear error."""
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in shape):
+        raise TypeError(f"reshape: sizes must be integers, got {shape}")
     count = math.prod(from_shape)
     known = math.prod([n for n in shape if n != -1])
     unknown = [i for i, n in enumerate(shape) if n == -1]
@@ -563,14 +820,68 @@ def _resolve_shape(shape, from_shape):
 
 
 def _index_arg(key):
-    """Tensors inside an index become their numpy arrays."""
+    """Tensors and lists inside an index become numpy arrays."""
     if isinstance(key, Tensor):
-        return key.data
+        return key.array
     if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
+        return tuple(k.array if isinstance(k, Tensor) else np.asarray(k) if isinstance(k, list)
+                     else k for k in key)
     if isinstance(key, list):
         return np.asarray(key)
     return key
+
+
+def _is_int(k):
+    return (isinstance(k, (int, np.integer)) and not isinstance(k, bool)) or (
+        isinstance(k, np.ndarray) and k.ndim == 0 and k.dtype.kind in "iu")
+
+
+def _index_keys(key):
+    """A PyTorch index as the numpy indexing steps that give the same result: one key, or two
+    where integers meet index arrays. PyTorch selects with the integers first, so t[1, :, idx]
+    of a (3, 5, 6) tensor is t[1][:, idx], shape (5, len(idx)); numpy would treat the 1 as an
+    index array too and put idx's dim first."""
+    key = _index_arg(key)
+    if not (isinstance(key, tuple) and any(_is_int(k) for k in key) and any(
+            isinstance(k, np.ndarray) and k.ndim > 0 for k in key)):
+        return (key,)
+    first, second = [], []
+    for k in key:
+        if _is_int(k):
+            first.append(int(k))                        # select: the dim goes away
+        elif k is None or k is Ellipsis:
+            first.append(k)
+            second.append(slice(None) if k is None else k)
+        else:                                           # slices and index arrays: next step
+            first.extend([slice(None)] * (k.ndim if isinstance(k, np.ndarray) and
+                                          k.dtype == bool else 1))
+            second.append(k)
+    return (tuple(first), tuple(second))
+
+
+def _scaled(other, alpha):
+    """alpha * other for add/sub's alpha= (no extra node when alpha is 1)."""
+    return other if alpha == 1 else other * alpha
+
+
+def _fitting(op, target, value):
+    """value as a Tensor that broadcasts to target's shape, or a clear error (in-place ops
+    write into target, so they cannot grow it)."""
+    value = value if isinstance(value, Tensor) else _as_tensor(value, target)
+    try:
+        fits = np.broadcast_shapes(target.shape, value.shape) == target.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise RuntimeError(f"{op}: a value of shape {value.shape} does not broadcast to the "
+                           f"shape {target.shape} of the tensor changed in place")
+    return value
+
+
+def _replaced(x, value):
+    """value broadcast to x's shape, as an op on the graph: the gradient goes to value and
+    none to x's old contents (fill_, copy_, uniform_)."""
+    return where(True, value, x)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -594,6 +905,10 @@ def ones(*size, dtype=None, requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
+    """A tensor of `size` filled with fill_value; its dtype follows the value as in PyTorch
+    (bool, int64 for an int, the default float dtype for a float) unless dtype is given."""
+    if dtype is None and isinstance(fill_value, (bool, int, np.integer)):
+        dtype = bool_ if isinstance(fill_value, bool) else int64
     return _filled(lambda s, d: np.full(s, fill_value, d), (size,), dtype, requires_grad)
 
 
@@ -646,9 +961,16 @@ def stack(tensors, dim=0):
 
 
 def _same_dtype(op, tensors):
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{op}: expected a sequence of tensors, got one Tensor; write "
+                        f"{op}([a, b, ...])")
     tensors = list(tensors)
     if not tensors:
         raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a sequence of Tensors, got {type(t).__name__} at "
+                            f"position {i} (wrap arrays with ts.tensor(...))")
     dtypes = {t.dtype for t in tensors}
     if len(dtypes) > 1:
         raise TypeError(f"{op}: all tensors need one dtype, got {sorted(map(str, dtypes))}")
@@ -657,14 +979,23 @@ def _same_dtype(op, tensors):
 
 def where(condition, input, other):
     """condition ? input : other, element-wise with broadcasting (torch.where)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
     a, b = _operands("where", input, other)
     return ops.Where.apply(Tensor._make(cond.astype(bool, copy=False), None, 0), a, b)
 
 
 def maximum(a, b):
-    return Tensor.maximum(*_operands("maximum", a, b))
+    """Element-wise max(a, b); at least one of them must be a Tensor (torch.maximum)."""
+    return Tensor.maximum(*_operands("maximum", *_one_tensor("maximum", a, b)))
 
 
 def minimum(a, b):
-    return Tensor.minimum(*_operands("minimum", a, b))
+    """Element-wise min(a, b); at least one of them must be a Tensor (torch.minimum)."""
+    return Tensor.minimum(*_operands("minimum", *_one_tensor("minimum", a, b)))
+
+
+def _one_tensor(op, a, b):
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and "
+                        f"{type(b).__name__} (for numbers, use Python's max/min)")
+    return a, b

@@ -61,7 +61,7 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean"):
                          f"fit; expected input (N, C) with target (N,), input (C,) with a scalar "
                          f"target, or input (N, C, d1, ...) with target (N, d1, ...)")
     classes = input.shape[0] if input.ndim == 1 else input.shape[1]
-    t = target.data
+    t = target.array
     bad = (t != ignore_index) & ((t < 0) | (t >= classes))
     if bad.any():
         raise IndexError(f"cross_entropy: target {t[bad].flat[0]} is out of range for "
@@ -135,7 +135,7 @@ def linear(input, weight, bias=None):
 
 def embedding(input, weight, padding_idx=None):
     """Rows of `weight` (num_embeddings, dim) picked by the integer tensor `input`."""
-    indices = input.data if isinstance(input, Tensor) else np.asarray(input)
+    indices = input.array if isinstance(input, Tensor) else np.asarray(input)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got {indices.dtype}")
     if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
@@ -146,7 +146,7 @@ def embedding(input, weight, padding_idx=None):
 
 def one_hot(tensor, num_classes=-1):
     """int64 tensor with a trailing axis of num_classes (not differentiable)."""
-    indices = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    indices = tensor.array if isinstance(tensor, Tensor) else np.asarray(tensor)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected integer class indices, got {indices.dtype}")
     if num_classes == -1:

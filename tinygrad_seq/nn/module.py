@@ -36,6 +36,11 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
                                  f"assigning attributes")
+        if name in self._parameters and value is not None and not isinstance(value, Parameter):
+            raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to "
+                            f"the parameter {name!r} (a Parameter or None expected); to change "
+                            f"its values in place use `with ts.no_grad(): self.{name} -= ...` "
+                            f"or .copy_(...)")
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         if isinstance(value, Parameter):
@@ -129,7 +134,7 @@ class Module:
         if dtype not in (float32, float64):
             raise TypeError(f"{type(self).__name__}.to: expected float32 or float64, got {dtype}")
         for p in self.parameters():
-            p.data = p.data.astype(dtype)
+            p.array = p.array.astype(dtype)
             p.grad = None
         return self
 
@@ -142,7 +147,7 @@ class Module:
     # ------------------------------------------------------------------ state
     def state_dict(self):
         """An ordered dict of parameter path -> numpy array (a copy)."""
-        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+        return OrderedDict((name, p.array.copy()) for name, p in self.named_parameters())
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from `state_dict` into the parameters; all checked before any changes.
@@ -154,7 +159,7 @@ class Module:
         arrays = check_state(self, state_dict, strict)
         own = dict(self.named_parameters())
         for name, array in arrays.items():
-            own[name].data = array.copy()
+            own[name].array = array.copy()
         return self
 
     def extra_repr(self):
@@ -172,7 +177,7 @@ def check_state(module, state_dict, strict=True):
     """The arrays of `state_dict` that `module` would load, or a ValueError listing every
     missing, unexpected or mismatched entry (shape or dtype). Changes nothing."""
     own = dict(module.named_parameters())
-    arrays = {k: np.asarray(v.data if isinstance(v, Tensor) else v) for k, v in state_dict.items()}
+    arrays = {k: np.asarray(v.array if isinstance(v, Tensor) else v) for k, v in state_dict.items()}
     problems = []
     if strict:
         missing = [k for k in own if k not in arrays]

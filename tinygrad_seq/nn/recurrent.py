@@ -86,7 +86,7 @@ class RNNBase(Module):
                     else:
                         nn_init.xavier_uniform_(view)
             if forget_bias is not None and name.startswith("bias"):
-                p.data[H:2 * H] = forget_bias if name.startswith("bias_ih") else 0
+                p.array[H:2 * H] = forget_bias if name.startswith("bias_ih") else 0
 
     def _layer_params(self, layer, suffix):
         get = self._parameters.get
@@ -121,7 +121,7 @@ class RNNBase(Module):
                              f"shape {input.shape}")
         states = self._check_states(hx, batched, B, dtype)
         if lengths is not None:
-            lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+            lengths = np.asarray(lengths.array if isinstance(lengths, Tensor) else lengths)
             if lengths.shape != (B,) or lengths.dtype.kind not in "iu":
                 raise ValueError(f"{name}: lengths must be {B} integers (one per sequence), got "
                                  f"shape {lengths.shape} {lengths.dtype}")

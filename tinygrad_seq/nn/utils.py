@@ -16,7 +16,7 @@ from .module import check_state
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
     """Scale all gradients together so their joint norm is at most max_norm; returns the norm
     before clipping (a 0-d tensor), as torch.nn.utils.clip_grad_norm_."""
-    grads = [p.grad.data for p in _as_list(parameters) if p.grad is not None]
+    grads = [p.grad.array for p in _as_list(parameters) if p.grad is not None]
     if not grads:
         return Tensor(0.0)
     if norm_type == float("inf"):
@@ -36,7 +36,7 @@ def clip_grad_value_(parameters, clip_value):
     """Clamp every gradient element to [-clip_value, clip_value], in place."""
     for p in _as_list(parameters):
         if p.grad is not None:
-            np.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+            np.clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
 
 
 def _as_list(parameters):

@@ -187,7 +187,7 @@ def _leaf_attrs(leaf, graph, show_values, gradients):
     is_param = isinstance(leaf, Parameter)
     label = f"{leaf.name or ('parameter' if is_param else 'input')}\n{_shape_text(leaf.shape)}"
     if show_values:
-        label += "\n" + _value_text(leaf.data)
+        label += "\n" + _value_text(leaf.array)
     if gradients:
         label += f"\n||grad|| {_fmt(graph.grad_norm(('leaf', leaf)))}"
     if is_param:
@@ -349,7 +349,7 @@ def _op_view(graph, painter, *, show_saved, show_values, vanishing, exploding, e
         if node is graph.output._node:
             attrs.update(peripheries="2")
             if show_values:
-                attrs["label"] += "\n" + _value_text(graph.output.data)
+                attrs["label"] += "\n" + _value_text(graph.output.array)
         spec.node(_op_id(node), cluster_of.get(group.get(node)), **attrs)
     # a parameter used in several steps appears once, and as a small proxy in each step
     used_in = defaultdict(set)
