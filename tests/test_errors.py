@@ -122,3 +122,63 @@ def test_hook_returning_wrong_shape():
     x.register_hook(lambda g: np.ones(2))
     with pytest.raises(ValueError, match=r"hook returned a gradient of shape \(2,\), expected \(3,\)"):
         (x * 2).sum().backward()
+
+
+# ------------------------------------------------------------------ edge cases from ported code
+def test_scalars_meet_where_maximum_and_minimum():
+    mask = ts.tensor([True, False])
+    assert ts.where(mask, 1, 3).tolist() == [1, 3] and ts.where(mask, 1, 3).dtype == ts.int64
+    assert ts.maximum(ts.tensor([1.0, 5.0]), 2).tolist() == [2.0, 5.0]
+    with pytest.raises(TypeError, match="maximum: expected at least one Tensor, got int and int"):
+        ts.maximum(2, 3)
+    with pytest.raises(TypeError, match="minimum: expected at least one Tensor"):
+        ts.minimum(2.0, 3)
+
+
+def test_dims_out_of_range_are_named():
+    x = ts.ones(2, 3)
+    for call, op in ((lambda: x.transpose(0, 2), "transpose"), (lambda: x.split(1, dim=2), "split"),
+                     (lambda: x.size(2), "size"), (lambda: x.flatten(5), "flatten"),
+                     (lambda: x.sum(dim=-3), "sum"), (lambda: x.chunk(2, dim=4), "chunk"),
+                     (lambda: x.max(dim=2), "max"), (lambda: x.argmax(dim=3), "argmax")):
+        with pytest.raises(IndexError, match=rf"^{op}: dim -?\d is out of range for a tensor "
+                                             rf"with 2 dims \(expected -2..1\)"):
+            call()
+    assert ts.ones(5).flatten(0).shape == (5,) and ts.tensor(3.0).flatten().shape == (1,)
+    with pytest.raises(ValueError, match="flatten: start_dim 1 comes after end_dim 0"):
+        ts.ones(2, 3, 4).flatten(1, 0)
+
+
+def test_sections_sizes_and_sequences_are_checked():
+    with pytest.raises(ValueError, match=r"split: sections must be non-negative integers, "
+                                         r"got \[-1, 6\]"):
+        ts.ones(5).split([-1, 6])
+    with pytest.raises(TypeError, match=r"reshape: sizes must be integers, got \(1.5, 4\)"):
+        ts.ones(6).reshape(1.5, 4)
+    with pytest.raises(ValueError, match="Linear: in_features must be a non-negative integer, "
+                                         "got -3"):
+        ts.nn.Linear(-3, 2)
+    with pytest.raises(TypeError, match="cat: expected a sequence of Tensors, got ndarray at "
+                                        "position 0"):
+        ts.cat([np.ones(3)])
+    with pytest.raises(TypeError, match=r"stack: expected a sequence of tensors, got one Tensor"):
+        ts.stack(ts.ones(3))
+
+
+def test_integer_powers_and_casts_follow_pytorch():
+    ints = ts.tensor([2, 3])
+    assert (ints ** 2).dtype == ts.int64 and (ints ** 2).tolist() == [4, 9]
+    assert (ints ** 0.5).dtype == ts.float32
+    with pytest.raises(ValueError, match="pow: Integers to negative integer powers are not "
+                                         "allowed"):
+        ints ** -2
+    x = ts.tensor([1.7, -2.2], requires_grad=True)
+    as_int = x.long()
+    assert as_int.tolist() == [1, -2] and as_int.dtype == ts.int64 and not as_int.requires_grad
+
+
+def test_gradcheck_leaves_a_0d_input_as_it_was():
+    s = ts.tensor(0.7, dtype=ts.float64, requires_grad=True)
+    array = s.numpy()
+    assert ts.gradcheck(lambda s: (s * s).sum(0) + s.softmax(-1), s)
+    assert s.shape == () and s.numpy() is array

@@ -247,17 +247,16 @@ def _check_versions(node):
     for version, writes, shape in node.saved_versions:
         if version.writes != writes:
             raise RuntimeError(
-                f"backward: {node.op}{_where(node)} saved a tensor of shape {shape} for its "
-                f"backward, and that tensor was modified in place afterwards (version {writes} "
+                f"backward: {node.op}{_where(node.scope)} saved a tensor of shape {shape} for "
+                f"its backward, and that tensor was modified in place afterwards (version {writes} "
                 f"when saved, {version.writes} now), so the gradient would be computed from the "
                 f"wrong values. Typical causes: an optimizer step or an in-place op (add_, +=, "
                 f"x[i] = v) between forward and backward; run backward first, or use the "
                 f"out-of-place op (y = y + 1)")
 
 
-def _where(node):
+def _where(scope):
     """ " (module path lstm.l0, time step 7)" for messages, or "" outside any scope."""
-    scope = node.scope
     if scope is None:
         return ""
     step = "" if scope.step is None else f", time step {scope.step}"
@@ -309,15 +308,31 @@ def _not_finite(array):
     return "nan" if np.isnan(array).any() else "inf"
 
 
-def _anomaly_forward(node, outputs):
-    node.created_at = _user_line()
+def _anomaly_forward(fn, inputs, outputs):
+    """Raise at the op that turns finite inputs into nan or inf (or at the first op that meets
+    one made elsewhere: data, or computed outside anomaly mode)."""
+    recorded = hasattr(fn, "index")
+    if recorded:
+        fn.created_at = _user_line()
+    where = _where(fn.scope if recorded else _state.scope)
+    shapes = ", ".join(str(t.shape) for t in inputs)
+    for k, t in enumerate(inputs):
+        bad = _not_finite(t.array)
+        if bad:
+            raise AnomalyError(
+                f"anomaly: {fn.op}{where} got an input that already holds {bad} (input {k} of "
+                f"shape {t.shape}): it was made outside anomaly mode, or is data; inputs: "
+                f"{shapes}; called at {_user_line()}")
     for k, o in enumerate(outputs):
         bad = _not_finite(o)
         if bad:
+            first = ""
+            if k == 0 and getattr(fn, "fused", None) and o.ndim == 3:   # a whole sequence
+                t = int(np.argmin(np.isfinite(o).reshape(o.shape[0], -1).all(axis=1)))
+                bad, first = _not_finite(o[t]), f", first at time step {t}"
             raise AnomalyError(
-                f"anomaly: {node.op}{_where(node)} produced {bad} in its forward output "
-                f"{k} of shape {o.shape}; inputs: {', '.join(map(str, node.in_shapes))}; "
-                f"called at {node.created_at}")
+                f"anomaly: {fn.op}{where} produced {bad} in its forward output {k} of shape "
+                f"{o.shape}{first}; inputs: {shapes}; called at {_user_line()}")
 
 
 def _anomaly_backward(node, input_grads):
@@ -325,7 +340,7 @@ def _anomaly_backward(node, input_grads):
         bad = None if g is None else _not_finite(np.asarray(g))
         if bad:
             raise AnomalyError(
-                f"anomaly: the backward of {node.op}{_where(node)} produced {bad} in the "
+                f"anomaly: the backward of {node.op}{_where(node.scope)} produced {bad} in the "
                 f"gradient for its input {k} of shape {node.in_shapes[k]} (the gradients it "
                 f"received were finite); inputs: {', '.join(map(str, node.in_shapes))}; the op "
                 f"was called at {getattr(node, 'created_at', '(recorded before anomaly mode)')}")
@@ -368,7 +383,8 @@ class Function:
             out = fn.forward(*[t.array for t in inputs], **kwargs)
         except (ValueError, IndexError) as e:
             shapes = ", ".join(f"{t.shape} {t.dtype}" for t in inputs)
-            raise type(e)(f"{fn.op}: {e} (inputs: {shapes})") from None
+            named = str(e).startswith(f"{fn.op}:")   # the op's own message names it already
+            raise type(e)(f"{'' if named else fn.op + ': '}{e} (inputs: {shapes})") from None
         make = inputs[0]._make  # Tensor._make, reached without importing tensor.py
         multi = type(out) is tuple
         # requires_grad: a leaf that asked for gradients, or an op's output that was recorded
@@ -389,8 +405,8 @@ class Function:
             if fn.saved:
                 fn.saved_versions = _saved_versions(
                     fn.saved, inputs + (result if multi else (result,)))
-            if _anomaly:
-                _anomaly_forward(fn, out if multi else (out,))
+        if _anomaly:
+            _anomaly_forward(fn, inputs, out if multi else (out,))
         if cls.view:
             for o in (result if multi else (result,)):
                 if np.may_share_memory(o.array, inputs[0].array):
