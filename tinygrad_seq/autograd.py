@@ -237,7 +237,9 @@ def _saved_versions(saved, tensors):
         for t in tensors:
             b = t.array
             if a is b or a.base is b or (b.base is not None and b.base is a):
-                version = t._version_counter()
+                version = t._counter
+                if version is None:      # (Tensor._version_counter, inlined: once per node)
+                    version = t._counter = Version()
                 found.append((version, version.writes, a.shape))
                 break
     return tuple(found)
