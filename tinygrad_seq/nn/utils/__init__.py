@@ -6,9 +6,9 @@ import zipfile
 
 import numpy as np
 
-from ..autograd import no_grad
-from ..tensor import Tensor
-from .module import check_state
+from ...autograd import no_grad
+from ...tensor import Tensor
+from ..module import check_state
 
 
 # ------------------------------------------------------------------------------ clipping
