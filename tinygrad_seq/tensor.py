@@ -1,4 +1,4 @@
-"""Tensor: a numpy array, the node that made it, and methods that call the ops in ops.py."""
+"""Tensor: a numpy array, the node that made it, and methods that call the ops in ops/."""
 import collections
 import math
 
@@ -417,7 +417,7 @@ class Tensor:
     # ---------------------------------------------------------------- in place
     # As in PyTorch: `x.add_(y)`, `x += y`, `x[i] = v` write into x's own memory (views of x see
     # the change) and bump its version. Each is its out-of-place op followed by a write, so the
-    # formulas live in one place (ops.py).
+    # formulas live in one place (ops/).
     def add_(self, other, alpha=1):
         return self._in_place("add_", Tensor.add, _fitting("add_", self, other), alpha)
 
