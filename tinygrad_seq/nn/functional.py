@@ -4,7 +4,8 @@ Names and arguments follow torch.nn.functional.
 """
 import numpy as np
 
-from .. import ops, tensor as _tensor
+from .. import ops
+from ..generator import rng
 from ..tensor import Tensor, _operands
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -99,7 +100,7 @@ def dropout(input, p=0.5, training=True):
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0:
         return input
-    keep = _tensor.rng().random(input.shape) >= p
+    keep = rng().random(input.shape) >= p
     mask = keep.astype(input.dtype) / input.dtype.type(1 - p) if p < 1 else \
         np.zeros(input.shape, input.dtype)
     return ops.Dropout.apply(input, mask=mask)

@@ -3,7 +3,8 @@ import math
 
 import numpy as np
 
-from ..tensor import get_default_dtype, rng
+from ..generator import rng
+from ..tensor import get_default_dtype
 from . import functional as F
 from .module import Module, Parameter
 

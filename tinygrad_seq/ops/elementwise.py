@@ -1,4 +1,6 @@
 """Element-wise ops: arithmetic, powers, exp/log, activations, max/min, where, casts."""
+import math
+
 import numpy as np
 
 from ..kernels import backend
@@ -124,6 +126,105 @@ class Sqrt(_Op):
     def backward(self, g):
         (out,) = self.saved
         return g / (2 * out)
+
+
+class Rsqrt(_Op):
+    """out = 1 / sqrt(a);  da = -g * out^3 / 2"""
+    def forward(self, a):
+        out = 1 / np.sqrt(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return -0.5 * g * out * out * out
+
+
+class Log1p(_Op):
+    """out = ln(1 + a) (accurate for small a);  da = g / (1 + a)"""
+    def forward(self, a):
+        self.save_for_backward(a)
+        return np.log1p(a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g / (1 + a)
+
+
+class Expm1(_Op):
+    """out = e^a - 1 (accurate for small a);  da = g * (out + 1)"""
+    def forward(self, a):
+        out = np.expm1(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (out,) = self.saved
+        return g * (out + 1)
+
+
+class Sin(_Op):
+    """out = sin(a);  da = g * cos(a)"""
+    def forward(self, a):
+        self.save_for_backward(a)
+        return np.sin(a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g * np.cos(a)
+
+
+class Cos(_Op):
+    """out = cos(a);  da = -g * sin(a)"""
+    def forward(self, a):
+        self.save_for_backward(a)
+        return np.cos(a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return -g * np.sin(a)
+
+
+class Erf(_Op):
+    """out = erf(a);  da = g * 2/sqrt(pi) * e^(-a^2)"""
+    def forward(self, a):
+        self.save_for_backward(a)
+        return backend.erf(a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g * (2 / math.sqrt(math.pi)) * np.exp(-a * a)
+
+
+class _Stepwise(_Op):
+    """A piecewise-constant function: its gradient is zero (as PyTorch's), not missing, so a
+    graph through it still runs backward."""
+    def backward(self, g):
+        return np.zeros(self.in_shapes[0], g.dtype)
+
+
+class Sign(_Stepwise):
+    """out = -1, 0 or 1 as a is negative, zero or positive;  da = 0"""
+    def forward(self, a):
+        return np.sign(a)
+
+
+class Floor(_Stepwise):
+    """out = the largest integer <= a;  da = 0"""
+    def forward(self, a):
+        return np.floor(a)
+
+
+class Ceil(_Stepwise):
+    """out = the smallest integer >= a;  da = 0"""
+    def forward(self, a):
+        return np.ceil(a)
+
+
+class Round(_Stepwise):
+    """out = a rounded to `decimals` places, halves to even (as PyTorch and numpy);  da = 0"""
+    def forward(self, a, decimals=0):
+        return np.round(a, decimals)
 
 
 class Tanh(_Op):

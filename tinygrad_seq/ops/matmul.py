@@ -79,3 +79,31 @@ class Linear(_Op):
             return dx, dw
         db = unbroadcast(g, weight.shape[:1]) if self.needs(2) else None
         return dx, dw, db
+
+
+class Einsum(_Op):
+    """out = einsum(equation, *operands) (explicit subscripts "ij,jk->ik", no "...");
+    d operand_i = einsum("out,others->subscripts_i", g, *the other operands), broadcast over
+    the letters only operand i has (they were summed out)"""
+    def forward(self, *operands, inputs, output):
+        self.inputs, self.output = inputs, output
+        self.save_for_backward(*operands)
+        return np.asarray(np.einsum(f"{','.join(inputs)}->{output}", *operands))
+
+    def backward(self, g):
+        operands = self.saved
+        grads = []
+        for i, subscripts in enumerate(self.inputs):
+            if not self.needs(i):
+                grads.append(None)
+                continue
+            others = [s for k, s in enumerate(self.inputs) if k != i]
+            known = set(self.output).union(*others)
+            kept = "".join(c for c in subscripts if c in known)
+            grad = np.einsum(f"{','.join([self.output] + others)}->{kept}", g,
+                             *[a for k, a in enumerate(operands) if k != i])
+            for axis, c in enumerate(subscripts):   # letters only this operand had: broadcast
+                if c not in known:
+                    grad = np.expand_dims(grad, axis)
+            grads.append(np.broadcast_to(grad, operands[i].shape).copy())
+        return tuple(grads)

@@ -63,15 +63,40 @@ class CrossEntropy(_Op):
 
 
 class BinaryCrossEntropyWithLogits(_Op):
-    """loss = max(x, 0) - x*t + log(1 + e^-|x|);  dx = g * (sigmoid(x) - t), dt = -g * x"""
+    """loss = (1 - t) x + w softplus(-x), w = 1 + (pos_weight - 1) t (stable at any x);
+    dx = g * (w sigmoid(x) - pos_weight t), dt = g * ((pos_weight - 1) softplus(-x) - x)"""
     op = "binary_cross_entropy_with_logits"
 
-    def forward(self, x, t):
-        self.save_for_backward(x, t)
-        return np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+    def forward(self, x, t, pos_weight=None):
+        self.pos_weight = 1 if pos_weight is None else pos_weight
+        softplus_neg = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
+        self.save_for_backward(x, t, softplus_neg)
+        w = 1 + (self.pos_weight - 1) * t
+        return (1 - t) * x + w * softplus_neg
 
     def backward(self, g):
-        x, t = self.saved
+        x, t, softplus_neg = self.saved
+        p = self.pos_weight
         e = np.exp(-np.abs(x))
         sig = np.where(x >= 0, 1, e) / (1 + e)
-        return g * (sig - t), (-g * x if self.needs(1) else None)
+        dx = g * ((1 + (p - 1) * t) * sig - p * t)
+        dt = g * ((p - 1) * softplus_neg - x) if self.needs(1) else None
+        return dx, dt
+
+
+class BinaryCrossEntropy(_Op):
+    """loss = -(t log(x) + (1 - t) log(1 - x)), each log clamped at -100 (as PyTorch);
+    dx = g (x - t) / max(x (1 - x), 1e-12), dt = g (log(1 - x) - log(x))"""
+    op = "binary_cross_entropy"
+
+    def forward(self, x, t):
+        with np.errstate(divide="ignore"):
+            log_x, log_1mx = np.maximum(np.log(x), -100), np.maximum(np.log1p(-x), -100)
+        self.save_for_backward(x, t, log_x, log_1mx)
+        return -(t * log_x + (1 - t) * log_1mx)
+
+    def backward(self, g):
+        x, t, log_x, log_1mx = self.saved
+        dx = g * (x - t) / np.maximum(x * (1 - x), 1e-12)
+        dt = g * (log_1mx - log_x) if self.needs(1) else None
+        return dx, dt

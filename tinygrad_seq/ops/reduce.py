@@ -28,6 +28,70 @@ class Mean(_Op):
         return _broadcast_copy(g, self.in_shapes[0])
 
 
+class Prod(_Op):
+    """out = product of a along dim (or of all elements);  da = g * the product of the others
+    (left and right running products: exact where a holds zeros, unlike out / a)"""
+    def forward(self, a, dim=None, keepdim=False):
+        self.dim, self.keepdim = dim, keepdim
+        self.save_for_backward(a)
+        return np.asarray(np.prod(a, axis=dim, keepdims=keepdim))
+
+    def backward(self, g):
+        (a,) = self.saved
+        flat = a.reshape(-1) if self.dim is None else a
+        axis = 0 if self.dim is None else self.dim
+        ones = np.ones_like(np.take(flat, [0], axis=axis))
+        left = np.concatenate([ones, np.cumprod(flat, axis=axis)], axis=axis)
+        right = np.flip(np.cumprod(np.flip(flat, axis), axis=axis), axis)
+        right = np.concatenate([right, ones], axis=axis)
+        n = flat.shape[axis]
+        others = np.take(left, range(n), axis=axis) * np.take(right, range(1, n + 1), axis=axis)
+        if self.dim is None:
+            return (g * others).reshape(a.shape)
+        return (g if self.keepdim else np.expand_dims(g, self.dim)) * others
+
+
+class Cumsum(_Op):
+    """out[i] = a[0] + ... + a[i] along dim;  da[i] = g[i] + ... + g[n-1] (the sum reversed)"""
+    def forward(self, a, dim):
+        self.dim = dim
+        return np.cumsum(a, axis=dim)
+
+    def backward(self, g):
+        return np.flip(np.cumsum(np.flip(g, self.dim), axis=self.dim), self.dim)
+
+
+class Norm(_Op):
+    """out = (sum |a|^p)^(1/p) over dim (p = inf: max |a|);  da = g * sign(a) |a|^(p-1) /
+    out^(p-1) (0 where out is 0; for inf, g shared by the largest |a|)"""
+    def forward(self, a, p=2.0, dim=None, keepdim=False):
+        self.p, self.dims, self.keepdim = p, _normalize_dims("norm", dim, a.ndim), keepdim
+        size = np.abs(a)
+        if p == np.inf:
+            out = size.max(axis=self.dims, keepdims=True)
+        elif p == 2:
+            out = np.sqrt((a * a).sum(axis=self.dims, keepdims=True))
+        else:
+            out = (size ** p).sum(axis=self.dims, keepdims=True) ** (1 / p)
+        self.save_for_backward(a, out)
+        return out if keepdim else out.reshape([n for i, n in enumerate(out.shape)
+                                                if i not in self.dims])
+
+    def backward(self, g):
+        a, out = self.saved
+        g = _keep_reduced(g, a.shape, self.dims, self.keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.p == np.inf:
+                hits = np.abs(a) == out
+                share = hits / hits.sum(axis=self.dims, keepdims=True)
+                da = g * np.sign(a) * share
+            elif self.p == 2:
+                da = g * a / out
+            else:
+                da = g * np.sign(a) * np.abs(a) ** (self.p - 1) / out ** (self.p - 1)
+        return np.where(out == 0, 0, da)
+
+
 class TakeAlong(_Op):
     """out = a at `indices` along dim;  da = g scattered back to those indices"""
 

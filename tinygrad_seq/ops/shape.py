@@ -123,3 +123,85 @@ class Split(_Op):
 
     def backward(self, *grads):
         return np.concatenate(grads, axis=self.dim)
+
+
+class Flip(_Op):
+    """out = a reversed along dims (a view);  da = g reversed along them"""
+    view = True
+
+    def forward(self, a, dims):
+        self.dims = dims
+        return np.flip(a, dims)
+
+    def backward(self, g):
+        return np.flip(g, self.dims)
+
+
+class Roll(_Op):
+    """out = a shifted cyclically by shifts along dims (flattened when dims is None);
+    da = g shifted back"""
+    def forward(self, a, shifts, dims):
+        self.shifts, self.dims = shifts, dims
+        return np.roll(a, shifts, dims)
+
+    def backward(self, g):
+        back = -np.asarray(self.shifts) if self.dims is not None else -self.shifts
+        return np.roll(g, tuple(back) if np.ndim(back) else int(back), self.dims)
+
+
+class Repeat(_Op):
+    """out = a tiled reps times along each dim (PyTorch's repeat; a's shape is padded with
+    leading 1s to len(reps));  da = g summed over the copies"""
+    def forward(self, a, reps):
+        self.reps = reps
+        return np.tile(a, reps)
+
+    def backward(self, g):
+        shape = (1,) * (len(self.reps) - len(self.in_shapes[0])) + self.in_shapes[0]
+        split = [n for r, s in zip(self.reps, shape) for n in (r, s)]
+        summed = g.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+        return summed.reshape(self.in_shapes[0])
+
+
+class Triu(_Op):
+    """out = a with the elements below diagonal k of its last two dims set to 0;
+    da = g likewise"""
+    def forward(self, a, diagonal=0):
+        self.diagonal = diagonal
+        return np.triu(a, diagonal)
+
+    def backward(self, g):
+        return np.triu(g, self.diagonal)
+
+
+class Tril(_Op):
+    """out = a with the elements above diagonal k of its last two dims set to 0;
+    da = g likewise"""
+    def forward(self, a, diagonal=0):
+        self.diagonal = diagonal
+        return np.tril(a, diagonal)
+
+    def backward(self, g):
+        return np.tril(g, self.diagonal)
+
+
+class Pad(_Op):
+    """out = a with `before` and `after` elements of `value` added on each dim (negative
+    amounts crop);  da = the part of g that came from a"""
+    def forward(self, a, before, after, value=0.0):
+        shape = tuple(n + b + e for n, b, e in zip(a.shape, before, after))
+        if any(n < 0 for n in shape):
+            raise ValueError(f"padding {list(zip(before, after))} leaves a negative size")
+        # the overlap: where a's elements land in out (dest), and which of them do (src)
+        self.dest = tuple(slice(max(b, 0), max(b, 0) + n + min(b, 0) + min(e, 0))
+                          for n, b, e in zip(a.shape, before, after))
+        self.src = tuple(slice(-min(b, 0), n + min(e, 0)) for n, b, e in zip(a.shape, before,
+                                                                               after))
+        out = np.full(shape, value, a.dtype)
+        out[self.dest] = a[self.src]
+        return out
+
+    def backward(self, g):
+        da = np.zeros(self.in_shapes[0], g.dtype)
+        da[self.src] = g[self.dest]
+        return da
