@@ -573,6 +573,32 @@ class Tensor(InPlaceOps, ShapeOps):
 
     lt, le, gt, ge, eq, ne = __lt__, __le__, __gt__, __ge__, __eq__, __ne__
 
+    # logic on bool (and bitwise on integer) tensors: not differentiable
+    def __invert__(self):
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"~: expects a bool or integer tensor, got {self.dtype}")
+        return Tensor._make(~self.array, None, 0)
+
+    def __and__(self, other):
+        return _logic(np.bitwise_and, "&", self, other)
+
+    def __or__(self, other):
+        return _logic(np.bitwise_or, "|", self, other)
+
+    def __xor__(self, other):
+        return _logic(np.bitwise_xor, "^", self, other)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def logical_not(self):
+        return Tensor._make(np.logical_not(self.array), None, 0)
+
+    def logical_and(self, other):
+        return _logic(np.logical_and, "logical_and", self, other)
+
+    def logical_or(self, other):
+        return _logic(np.logical_or, "logical_or", self, other)
+
     # ---------------------------------------------------------------- matmul
     def matmul(self, other):
         return ops.Matmul.apply(*_operands("matmul", self, other))
@@ -792,6 +818,13 @@ def _floating(t):
     if t.dtype.kind != "f":
         return t.to(_default_dtype)
     return t
+
+
+def _logic(ufunc, op, a, b):
+    a, b = _operands(op, a, b)
+    if a.dtype.kind not in "biu":
+        raise TypeError(f"{op}: expects bool or integer tensors, got {a.dtype}")
+    return Tensor._make(ufunc(a.array, b.array), None, 0)
 
 
 def _compare(ufunc, a, b):

@@ -40,6 +40,9 @@ class InPlaceOps:
     def zero_(self):
         return self.fill_(0)
 
+    def relu_(self):
+        return self._in_place("relu_", type(self).relu)
+
     def masked_fill_(self, mask, value):
         return self._in_place("masked_fill_", type(self).masked_fill, mask, value)
 

@@ -11,7 +11,7 @@ from .base import _Op
 
 def _coordinates(index, dim):
     """The full coordinates that index (along dim) and its own positions (elsewhere) name."""
-    grid = np.ogrid[tuple(slice(n) for n in index.shape)]
+    grid = list(np.ogrid[tuple(slice(n) for n in index.shape)])
     grid[dim] = index
     return tuple(grid)
 
