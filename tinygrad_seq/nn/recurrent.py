@@ -100,8 +100,8 @@ class RNNBase(Module):
         lengths as an int array or None; clear errors for anything else."""
         name = self.mode
         if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: expected the input as a Tensor or a PackedSequence, got "
-                            f"{type(input).__name__}")
+            raise TypeError(f"{name}: expected the input as a Tensor, got {type(input).__name__}"
+                            f" (or a PackedSequence)")
         if input.ndim not in (2, 3):
             layout = "(batch, seq_len, input_size)" if self.batch_first else \
                 "(seq_len, batch, input_size)"
