@@ -16,14 +16,20 @@ The batch is 5 (PyTorch's sort keeps ties in order up to 16, so its packed layou
 "_big" cases use a batch of 20 with many ties, where PyTorch may order tied sequences
 differently, and compare what is in the caller's order only (padded outputs, final states,
 gradients).
+
+The port tests/ports/packed_classifier.py (PyTorch code with tinygrad_seq's imports) runs here
+in both libraries from the same weights: its loss after each Adam step and its accuracy.
 """
 import itertools
 import json
 import os
+import types
 
 import numpy as np
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "golden", "packed.npz")
+HERE = os.path.dirname(__file__)
+FIXTURES = os.path.join(HERE, "golden", "packed.npz")
+PORT = os.path.join(HERE, "ports", "packed_classifier.py")
 T, B, I, H = 4, 5, 2, 2
 BIG_B = 17
 
@@ -226,6 +232,49 @@ def run_helper(lib_name, name):
             {k: _as_np(t.grad) for k, t in leaves.items()})
 
 
+def load_port(lib_name):
+    """The port as a module: its source as written, or for "torch" with its import lines
+    pointed back at torch (no other line may name tinygrad_seq)."""
+    with open(PORT) as f:
+        lines = f.read().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith(("import ", "from ")):
+            if lib_name == "torch":
+                lines[i] = line.replace("tinygrad_seq", "torch")
+        elif "tinygrad_seq" in line:
+            raise AssertionError(f"{PORT}:{i + 1} names tinygrad_seq outside the imports: "
+                                 f"{line}")
+    module = types.ModuleType(f"packed_classifier_{lib_name}")
+    module.__file__ = PORT
+    exec(compile("".join(lines), PORT, "exec"), module.__dict__)
+    return module
+
+
+def run_port(lib_name):
+    """The port's loss after each of its Adam steps, then its held-out accuracy, in float64
+    (set here, as a test would) from weights drawn here."""
+    port = load_port(lib_name)
+    lib = port.torch
+    previous, shim = lib.get_default_dtype(), not hasattr(lib, "long")
+    if shim:    # tinygrad_seq.long is being added with issue 14's dtypes; int64 stands in
+        lib.long = lib.int64
+    lib.set_default_dtype(lib.float64)
+    try:
+        model = port.Classifier()
+        rng = _rng("port weights")
+        weights = {k: rng.uniform(-0.4, 0.4, tuple(v.shape))
+                   for k, v in sorted(model.state_dict().items())}
+        weights["embedding.weight"][port.PAD] = 0    # the padding row starts at zero
+        model.load_state_dict({k: lib.tensor(v) for k, v in weights.items()})
+        data = port.make_data(96)
+        losses = port.train(model, data[:64])
+        return np.array(losses), port.accuracy(model, data[64:])
+    finally:
+        lib.set_default_dtype(previous)
+        if shim:
+            del lib.long
+
+
 def save(stored, key, outputs, grads):
     """One case as two flat arrays (floats, integers) and its index of names and shapes: a
     few entries per case instead of one per array keeps the file small."""
@@ -256,6 +305,7 @@ def main():
     for prefix, cases, runner in (("layer", LAYERS, run_layer), ("helper", HELPERS, run_helper)):
         for name in cases:
             save(stored, f"{prefix}/{name}", *runner("torch", name))
+    stored["port/losses"], stored["port/accuracy"] = run_port("torch")
     np.savez_compressed(FIXTURES, torch_version=np.array(torch.__version__), **stored)
     print(f"wrote {len(stored)} arrays to {FIXTURES} (torch {torch.__version__})")
 
