@@ -20,6 +20,7 @@ gradients).
 The port tests/ports/packed_classifier.py (PyTorch code with tinygrad_seq's imports) runs here
 in both libraries from the same weights: its loss after each Adam step and its accuracy.
 """
+import importlib.util
 import itertools
 import json
 import os
@@ -30,6 +31,8 @@ import numpy as np
 HERE = os.path.dirname(__file__)
 FIXTURES = os.path.join(HERE, "golden", "packed.npz")
 PORT = os.path.join(HERE, "ports", "packed_classifier.py")
+TOL = dict(rtol=1e-10, atol=1e-10)
+HAS_TORCH = importlib.util.find_spec("torch") is not None
 T, B, I, H = 4, 5, 2, 2
 BIG_B = 17
 
@@ -285,6 +288,11 @@ def save(stored, key, outputs, grads):
         stored[f"{key}/{kind}"] = np.concatenate(
             [arrays[k].ravel() for k, _, dk in index if dk == kind] or [np.zeros(0)])
     stored[f"{key}/index"] = np.array(json.dumps(index))
+
+
+def load_fixtures():
+    with np.load(FIXTURES) as f:
+        return dict(f)
 
 
 def load(stored, key):

@@ -5,22 +5,16 @@ nn.utils.rnn helpers' values and gradients, and RNN/LSTM/GRU fed a PackedSequenc
 Fixtures come from `python tests/golden_packed.py` (see there for the cases); the live
 comparisons run when PyTorch is importable, over every layer option and packing.
 """
-import importlib.util
-
 import numpy as np
 import pytest
 
-from golden_packed import (EVERY_LAYER, FIXTURES, HELPERS, LAYERS, load, run_helper,
-                           run_layer)
-
-TOL = dict(rtol=1e-10, atol=1e-10)
-HAS_TORCH = importlib.util.find_spec("torch") is not None
+from golden_packed import (EVERY_LAYER, HAS_TORCH, HELPERS, LAYERS, TOL, load, load_fixtures,
+                           run_helper, run_layer)
 
 
 @pytest.fixture(scope="module")
 def stored():
-    with np.load(FIXTURES) as f:
-        return dict(f)
+    return load_fixtures()
 
 
 def compare(ours, theirs, exact=False):

@@ -212,10 +212,10 @@ def test_bad_padded_input():
 
 
 def test_bad_sequences():
-    with pytest.raises(TypeError, match=r"pad_sequence: all sequences need one dtype, got "
-                                        r"\['float64', 'float32'\]"):
+    with pytest.raises(TypeError, match=r"pad_sequence: all tensors need one dtype, got "
+                                        r"\['float32', 'float64'\]"):
         pad_sequence([ts.zeros(2, dtype="float64"), ts.zeros(1, dtype="float32")])
-    with pytest.raises(TypeError, match="pack_sequence: all sequences need one dtype"):
+    with pytest.raises(TypeError, match="pack_sequence: all tensors need one dtype"):
         pack_sequence([ts.zeros(2, dtype="float64"), ts.zeros(1, dtype="float32")])
     with pytest.raises(ValueError, match=r"pad_sequence: all sequences need the same trailing "
                                          r"dims \(L, \*\), got shapes \[\(2, 3\), \(1, 2\)\]"):
@@ -224,8 +224,8 @@ def test_bad_sequences():
         pad_sequence([])
     with pytest.raises(ValueError, match="pad_sequence: each sequence needs a time dim"):
         pad_sequence([ts.zeros(2), ts.tensor(1.0)])
-    with pytest.raises(TypeError, match="pad_sequence: expected a list of Tensors, got ndarray "
-                                        "at position 1"):
+    with pytest.raises(TypeError, match=r"pad_sequence: expected a sequence of Tensors, got "
+                                        r"ndarray at position 1 \(wrap arrays with"):
         pad_sequence([ts.zeros(2), np.zeros(2)])
     with pytest.raises(TypeError, match="pad_sequence: expected a list of Tensors, got int"):
         pad_sequence(3)

@@ -5,15 +5,10 @@ weights, to 1e-10 in float64 (the stored curve without PyTorch; live when it is 
 Shim: tinygrad_seq has no `long` yet (issue 14's dtypes come separately); golden_packed.run_port
 sets `tinygrad_seq.long = tinygrad_seq.int64` while the port runs, only if it is missing.
 """
-import importlib.util
-
 import numpy as np
 import pytest
 
-from golden_packed import FIXTURES, PORT, run_port
-
-TOL = dict(rtol=1e-10, atol=1e-10)
-HAS_TORCH = importlib.util.find_spec("torch") is not None
+from golden_packed import HAS_TORCH, PORT, TOL, load_fixtures, run_port
 
 
 def test_only_the_imports_name_tinygrad_seq():
@@ -24,9 +19,9 @@ def test_only_the_imports_name_tinygrad_seq():
 
 def test_losses_match_pytorchs_stored_curve():
     losses, accuracy = run_port("ours")
-    with np.load(FIXTURES) as f:
-        np.testing.assert_allclose(losses, f["port/losses"], **TOL)
-        assert accuracy == f["port/accuracy"]
+    stored = load_fixtures()
+    np.testing.assert_allclose(losses, stored["port/losses"], **TOL)
+    assert accuracy == stored["port/accuracy"]
     assert len(losses) == 12 and losses[-1] < 0.9 * losses[0]   # it trains
 
 

@@ -28,7 +28,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ...tensor import Tensor, cat, float32, float64, full
+from ...tensor import Tensor, _same_dtype, cat, float32, float64, full
 
 
 class PackedSequence(namedtuple("PackedSequence",
@@ -207,21 +207,14 @@ def _check_sequences(op, sequences):
                         f"{type(sequences).__name__}") from None
     if not sequences:
         raise RuntimeError(f"{op}: received an empty list of sequences")
+    sequences = _same_dtype(op, sequences)
     for i, s in enumerate(sequences):
-        if not isinstance(s, Tensor):
-            raise TypeError(f"{op}: expected a list of Tensors, got {type(s).__name__} at "
-                            f"position {i}")
         if s.ndim == 0:
             raise ValueError(f"{op}: each sequence needs a time dim (L, *), got a 0-d tensor "
                              f"at position {i}")
-    shapes = [s.shape[1:] for s in sequences]
-    if len(set(shapes)) > 1:
+    if len({s.shape[1:] for s in sequences}) > 1:
         raise ValueError(f"{op}: all sequences need the same trailing dims (L, *), got shapes "
                          f"{[s.shape for s in sequences]}")
-    dtypes = [str(s.dtype) for s in sequences]
-    if len(set(dtypes)) > 1:
-        raise TypeError(f"{op}: all sequences need one dtype, got {dtypes} (convert them "
-                        f"first, e.g. s.double())")
     return sequences
 
 
