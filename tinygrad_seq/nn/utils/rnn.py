@@ -12,8 +12,8 @@ sequences "abc" and "x", data is "axbc" and batch_sizes is [2, 1, 1].
 
 RNN, LSTM and GRU accept a PackedSequence and return one (with the same batch_sizes and
 indices), the initial and final states in the caller's order. Every function here is
-differentiable in its tensor inputs: each is one index op (a gather into the packed rows, or a
-scatter into a padded block), so gradients reach the padded input and each sequence.
+differentiable in its tensor inputs: each moves rows with an index op (a gather into the packed
+rows, or a scatter into a padded block), so gradients reach the padded input and each sequence.
 
 Bad input is refused with PyTorch's exception types (RuntimeError for lengths, as its C++
 checks raise) and a message naming the function, the values and what was expected. Two
