@@ -1,4 +1,5 @@
-"""Gradient clipping, detaching recurrent state, truncated BPTT, and .npz checkpoints."""
+"""Gradient clipping, detaching recurrent state, truncated BPTT, and .npz checkpoints;
+utils.rnn holds packed sequences (pad_sequence, pack_padded_sequence, ...)."""
 import json
 import os
 import tempfile
@@ -9,6 +10,7 @@ import numpy as np
 from ...autograd import no_grad
 from ...tensor import Tensor
 from ..module import check_state
+from . import rnn   # nn.utils.rnn is there after `import tinygrad_seq`, as in PyTorch
 
 
 # ------------------------------------------------------------------------------ clipping
