@@ -28,7 +28,9 @@ from collections import namedtuple
 
 import numpy as np
 
-from ...tensor import Tensor, _same_dtype, cat, float32, float64, full
+from ...creation import full
+from ...functions import cat
+from ...tensor import Tensor, _same_dtype, float32, float64
 
 
 class PackedSequence(namedtuple("PackedSequence",
