@@ -320,3 +320,4 @@ class Adagrad(Optimizer):
 
 
 from . import lr_scheduler          # noqa: E402  (they import Optimizer from here)
+from .lbfgs import LBFGS            # noqa: E402
