@@ -5,9 +5,10 @@
     loss = (x.tanh() * 2).sum()
     loss.backward()          # x.grad now holds d loss / d x
 """
-from . import malloc, nn, optim, threads, viz
+from . import malloc, nn, optim, threads, utils, viz
 from .autograd import (Function, Scope, Tape, current_scope, enable_grad, is_grad_enabled, no_grad,
                        scope, set_grad_enabled, unbroadcast)
+from .generator import Generator
 from .gradcheck import GradcheckError, gradcheck
 from .kernels import set_backend
 from .nn.functional import (binary_cross_entropy_with_logits, cross_entropy, dropout, embedding,
