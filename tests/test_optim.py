@@ -207,6 +207,39 @@ def test_state_dict_round_trip_continues_the_run(make):
         np.testing.assert_array_equal(a.array, b.array)
 
 
+def test_lbfgs_checkpoint_round_trip(tmp_path):
+    """nn.utils.save/load carry L-BFGS's history: the resumed run is the uninterrupted one."""
+    x = ts.tensor(np.random.default_rng(1).standard_normal((6, 2)))
+
+    def fit(model, steps, checkpoint=None):
+        opt = optim.LBFGS(model.parameters(), max_iter=3, history_size=2,
+                          line_search_fn="strong_wolfe")
+        if checkpoint:
+            nn.utils.load(checkpoint, model, opt)
+        def closure():
+            opt.zero_grad()
+            loss = ((model(x).tanh() - 0.5) ** 2).sum()
+            loss.backward()
+            return loss
+
+        for _ in range(steps):
+            opt.step(closure)
+        return opt
+
+    def model():
+        ts.manual_seed(0)
+        return nn.Linear(2, 3, dtype="float64")
+
+    straight = model()
+    fit(straight, 4)
+    first = model()
+    nn.utils.save(tmp_path / "lbfgs.npz", first, fit(first, 2))
+    resumed = model()
+    fit(resumed, 2, tmp_path / "lbfgs.npz")
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        np.testing.assert_array_equal(a.array, b.array)
+
+
 def test_lbfgs_refuses_state_for_other_parameters():
     a, = params((2,))
     opt = optim.LBFGS([a], max_iter=2)

@@ -5,8 +5,6 @@ All parameters are handled as one flat vector (their arrays raveled and joined i
 arithmetic runs on numpy scalars of the parameters' dtype where PyTorch uses 0-d tensors, so a
 float32 problem compares and steps in float32 as it does in PyTorch.
 """
-import copy
-
 import numpy as np
 
 from ..autograd import enable_grad, no_grad
@@ -102,9 +100,10 @@ class LBFGS(Optimizer):
         if np.abs(flat_grad).max() <= tolerance_grad:
             return orig_loss
 
-        d, t = state.get("d"), state.get("t")
-        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
-        H_diag, prev_flat_grad = state.get("H_diag"), state.get("prev_flat_grad")
+        # the last steps' history: lists while running, arrays of rows in between (see below)
+        d, t, H_diag = state.get("d"), state.get("t"), state.get("H_diag")
+        old_dirs, old_stps = list(state.get("old_dirs", ())), list(state.get("old_stps", ()))
+        ro, prev_flat_grad = list(state.get("ro", ())), state.get("prev_flat_grad")
         prev_loss = state.get("prev_loss")
 
         n_iter = 0
@@ -129,7 +128,7 @@ class LBFGS(Optimizer):
                     old_stps.append(s)
                     ro.append(1.0 / ys)
                     H_diag = ys / y.dot(y)           # scale of the initial inverse Hessian
-                al = state.setdefault("al", [None] * history_size)
+                al = [None] * len(old_dirs)
                 q = -flat_grad
                 for i in range(len(old_dirs) - 1, -1, -1):
                     al[i] = old_stps[i].dot(q) * ro[i]
@@ -181,21 +180,34 @@ class LBFGS(Optimizer):
             if abs(loss - prev_loss) < tolerance_change:      # the loss no longer changes
                 break
 
-        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
-                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        # kept as arrays and Python numbers, so that a checkpoint (nn.utils.save) can hold them;
+        # a float32 number is exact as a Python float and acts the same on float32 arrays
+        state.update(d=d, t=float(t), H_diag=float(H_diag), prev_flat_grad=prev_flat_grad,
+                     prev_loss=prev_loss, old_dirs=_rows(old_dirs, d), old_stps=_rows(old_stps, d),
+                     ro=np.array(ro, dtype=d.dtype))
         return orig_loss
 
     def _checked_param_state(self, i, p, saved):
-        """LBFGS's state is one flat vector's history, not shaped like a parameter."""
-        n = sum(q.numel() for q in self.param_groups[0]["params"])
-        vectors = [("d", saved.get("d")), ("prev_flat_grad", saved.get("prev_flat_grad"))]
-        vectors += [(f"{key}[{j}]", v) for key in ("old_dirs", "old_stps")
-                    for j, v in enumerate(saved.get(key) or [])]
-        for key, value in vectors:
-            if value is not None and np.shape(value) != (n,):
-                raise ValueError(f"LBFGS.load_state_dict: {key} has shape {np.shape(value)}, "
-                                 f"expected ({n},) (all parameters as one vector)")
-        return copy.deepcopy(saved)
+        """LBFGS's state is the history of one flat vector (all the parameters), not shaped
+        like a parameter."""
+        params = self.param_groups[0]["params"]
+        n, k = sum(q.numel() for q in params), len(saved.get("ro", ()))
+        shapes = {"d": (n,), "prev_flat_grad": (n,), "old_dirs": (k, n), "old_stps": (k, n),
+                  "ro": (k,)}
+        for key, shape in shapes.items():
+            if key in saved and np.shape(saved[key]) != shape:
+                raise ValueError(f"LBFGS.load_state_dict: {key} has shape "
+                                 f"{np.shape(saved[key])}, expected {shape} (the parameters as "
+                                 f"one vector of {n}, {k} steps of history)")
+        dtype = np.result_type(*(q.dtype for q in params))
+        return {key: np.array(value, dtype=dtype) if key in shapes else value
+                for key, value in saved.items()}
+
+
+def _rows(vectors, like):
+    """A list of vectors as the rows of one array (none: 0 rows of like's length)."""
+    return np.stack(vectors) if vectors else np.zeros((0, like.size), like.dtype)
+
 
 def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     """The minimiser of the cubic through (x1, f1) and (x2, f2) with slopes g1 and g2, clamped
