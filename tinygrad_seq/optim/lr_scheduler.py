@@ -7,6 +7,7 @@ on one optimizer compose as they do there. `step(epoch)` (deprecated in PyTorch)
 epoch with the closed form instead.
 """
 import math
+import numbers
 import types
 import warnings
 from bisect import bisect_right
@@ -138,7 +139,8 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         milestones = list(milestones)
-        if not all(isinstance(m, int) and not isinstance(m, bool) for m in milestones):
+        if not all(isinstance(m, numbers.Integral) and not isinstance(m, bool)
+                   for m in milestones):
             raise TypeError(f"MultiStepLR: milestones must be epoch numbers (ints), got "
                             f"{milestones!r}")
         self.milestones, self.gamma = Counter(milestones), gamma
