@@ -5,6 +5,7 @@ single-tensor implementations so that runs agree to rounding.
 """
 import copy
 import math
+import numbers
 
 import numpy as np
 
@@ -22,11 +23,28 @@ class Optimizer:
         self.defaults, self.param_groups, self.state = defaults, [], {}
         for group in groups:
             group = {**defaults, **group, "params": list(group["params"])}
+            self._check_hyper(group)
             for p in group["params"]:
                 if not p.requires_grad or not p.is_leaf:
                     raise ValueError(f"{type(self).__name__}: can only optimize leaf tensors that "
                                      f"require grad")
             self.param_groups.append(group)
+
+    def _check_hyper(self, group):
+        """Refuse hyper-parameters that would make an update nan or meaningless: torch.optim's
+        checks (lr, eps, momentum, weight_decay, alpha >= 0; betas in [0, 1)), and also inf
+        and nan, which PyTorch lets through to the first step."""
+        name = type(self).__name__
+        for key in ("lr", "eps", "momentum", "dampening", "weight_decay", "alpha"):
+            value = group.get(key, 0.0)
+            if not _is_number(value) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name}: {key} must be a finite number >= 0, got {value!r}")
+        if group.get("alpha", 0.0) > 1:
+            raise ValueError(f"{name}: alpha must be in [0, 1], got {group['alpha']!r}")
+        betas = group.get("betas", (0.0, 0.0))
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2
+                and all(_is_number(b) and 0 <= b < 1 for b in betas)):
+            raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas!r}")
 
     def _params(self):
         return [p for group in self.param_groups for p in group["params"]]
@@ -58,7 +76,9 @@ class Optimizer:
 
     def check_state_dict(self, state_dict):
         """The state and hyper-parameters `state_dict` would load, or a ValueError; changes
-        nothing (checkpoint loading checks model and optimizer before touching either)."""
+        nothing (checkpoint loading checks model and optimizer before touching either). Checked:
+        the groups' layout, every hyper-parameter, and each parameter's state: the names this
+        optimizer keeps, arrays of floats shaped like the parameter, step counts >= 1."""
         params, name = self._params(), type(self).__name__
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
@@ -66,25 +86,60 @@ class Optimizer:
             raise ValueError(f"{name}.load_state_dict: the saved parameter groups "
                              f"({[len(g['params']) for g in groups]} parameters) do not match "
                              f"this optimizer's ({[len(g['params']) for g in self.param_groups]})")
+        order = [i for g in groups for i in g["params"]]
+        if order != list(range(len(params))):
+            raise ValueError(f"{name}.load_state_dict: the saved groups list the parameters "
+                             f"{order}, expected 0 to {len(params) - 1} in order")
+        hyper, group_of = [], {}
+        for g, own in zip(groups, self.param_groups):
+            missing = sorted(k for k in own if k not in g)
+            if missing:
+                raise ValueError(f"{name}.load_state_dict: a saved group lacks {missing}")
+            try:
+                self._check_hyper(g)
+            except ValueError as e:   # "Adam: lr must be ..." -> "Adam.load_state_dict: lr must be ..."
+                raise ValueError(f"{name}.load_state_dict: {str(e)[len(name) + 2:]}") from None
+            hyper.append({k: copy.deepcopy(v) for k, v in g.items() if k != "params"})
+            group_of.update(dict.fromkeys(g["params"], hyper[-1]))
         new_state = {}
         for i, s in state_dict["state"].items():
             i = int(i)
             if not 0 <= i < len(params):
                 raise ValueError(f"{name}.load_state_dict: state for parameter {i}, but there "
                                  f"are only {len(params)}")
-            for key, value in s.items():
-                if isinstance(value, np.ndarray) and value.shape != params[i].shape:
-                    raise ValueError(f"{name}.load_state_dict: {key} of parameter {i} has shape "
-                                     f"{value.shape}, the parameter {params[i].shape}")
-            new_state[id(params[i])] = {k: np.array(v, dtype=params[i].dtype)
-                                        if isinstance(v, np.ndarray) else v for k, v in s.items()}
-        hyper = [{k: copy.deepcopy(v) for k, v in g.items() if k != "params"} for g in groups]
+            arrays, counters = self._state_names(group_of[i])
+            if s and set(s) != arrays | counters:
+                raise ValueError(f"{name}.load_state_dict: the state of parameter {i} holds "
+                                 f"{sorted(s)}; {name} keeps {sorted(arrays | counters)}")
+            for key in arrays & set(s):
+                value = s[key]
+                if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                    raise ValueError(f"{name}.load_state_dict: {key} of parameter {i} must be "
+                                     f"an array of floats, got {_kind(value)}")
+                if value.shape != params[i].shape:
+                    raise ValueError(f"{name}.load_state_dict: {key} of parameter {i} has "
+                                     f"shape {value.shape}, the parameter {params[i].shape}")
+            for key in counters & set(s):
+                if not isinstance(s[key], numbers.Integral) or isinstance(s[key], bool) \
+                        or s[key] < 1:
+                    raise ValueError(f"{name}.load_state_dict: {key} of parameter {i} must be "
+                                     f"a whole number >= 1, got {s[key]!r}")
+            new_state[id(params[i])] = {k: np.array(v, dtype=params[i].dtype) if k in arrays
+                                        else int(v) for k, v in s.items()}
         return new_state, hyper
 
     def _apply_state(self, new_state, hyper):
         self.state = new_state
         for own, saved in zip(self.param_groups, hyper):
             own.update(saved)
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _kind(value):
+    return f"{value.dtype} array" if isinstance(value, np.ndarray) else type(value).__name__
 
 
 class SGD(Optimizer):
@@ -97,6 +152,11 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
+
+    @staticmethod
+    def _state_names(group):
+        """(arrays, counters) of a parameter's state once it has taken a step."""
+        return ({"momentum_buffer"} if group["momentum"] else set()), set()
 
     def _update(self, p, g, state, group):
         if group["weight_decay"]:
@@ -121,10 +181,12 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        if not 0 <= betas[0] < 1 or not 0 <= betas[1] < 1:
-            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @staticmethod
+    def _state_names(group):
+        """(arrays, counters) of a parameter's state once it has taken a step."""
+        return {"exp_avg", "exp_avg_sq"}, {"step"}
 
     def _update(self, p, g, state, group):
         lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
@@ -159,6 +221,13 @@ class RMSprop(Optimizer):
                  centered=False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered))
+
+    @staticmethod
+    def _state_names(group):
+        """(arrays, counters) of a parameter's state once it has taken a step."""
+        arrays = {"square_avg"} | ({"momentum_buffer"} if group["momentum"] else set()) | \
+            ({"grad_avg"} if group["centered"] else set())
+        return arrays, {"step"}
 
     def _update(self, p, g, state, group):
         alpha = group["alpha"]
