@@ -8,19 +8,24 @@
     tinygrad-seq gradflow --checkpoint out/checkpoint.npz --out out/
     tinygrad-seq bench [overhead|kernels|rnn|render|all]
 
-Bad input (unknown task or cell, a missing, empty or non-UTF-8 text, nonsense sizes, a
-checkpoint that does not fit) is refused with a message and exit status 2. Ctrl-C during
-training saves a checkpoint and exits with status 130; `--resume` continues exactly where it
-stopped.
+Every argument, the text, a checkpoint to resume and the output folder are checked before
+training starts; what cannot work is refused with a message and exit status 2. A checkpoint
+holds the exact state between two steps; it is written every --save-every steps and every
+--save-every-minutes (default 5), at the end, and when SIGINT (Ctrl-C), SIGTERM or SIGHUP stops
+training (exit status 130, 143, 129). `--resume` continues bit for bit. A loss or gradient that
+is not finite stops training (exit status 3) and keeps the last checkpoint.
 """
 import argparse
-import json
+import contextlib
+import hashlib
 import math
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -33,10 +38,31 @@ CELLS = ("rnn", "lstm", "gru")
 # settings of the demo: those of the PyTorch reference run quoted in the README
 DEMO = dict(task="charlm", cell="lstm", hidden=256, layers=1, seq_len=64, batch=32, lr=3e-3,
             clip=1.0, embedding=64)
+EXIT_SAVE_FAILED, EXIT_USAGE, EXIT_DIVERGED = 1, 2, 3      # and 128 + a signal's number
 
 
 class UsageError(Exception):
     """Input the command refuses; reported with exit status 2."""
+
+
+class Stop(Exception):
+    """Training stopped before its end (the message says why and what was kept)."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
+
+class Interrupted(BaseException):
+    """A signal stopped the command (a BaseException, so that no `except Exception` eats it)."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class NonFinite(Exception):
+    """A loss or gradient is inf or nan (raised before the update it would spoil)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,12 +99,15 @@ class SequenceModel(nn.Module):
 class CharLM:
     """Next-character prediction on a text; held-out: its last 10%, read as 32 streams."""
     every_step, metric = True, "bits per character"
+    streams = 32
 
     def __init__(self, config, text=None):
         self.vocab = data.Vocab.from_list(config["vocab"]) if "vocab" in config else \
-            data.Vocab.from_text(text)
-        corpus = self.vocab.encode(text) if text is not None else None
-        self.train_ids, self.held_out = data.split_corpus(corpus) if corpus is not None else (None, None)
+            _vocab_of(text, config)
+        self.train_ids = self.held_out = None
+        if text is not None:
+            _check_text(text, self.vocab, config)
+            self.train_ids, self.held_out = data.split_corpus(self.vocab.encode(text))
         config.update(vocab=self.vocab.to_list(), symbols=len(self.vocab),
                       outputs=len(self.vocab), features=0)
 
@@ -96,7 +125,7 @@ class CharLM:
 
     @ts.no_grad()
     def evaluate(self, model, config):
-        streams = 32
+        streams = self.streams
         usable = (len(self.held_out) - 1) // streams
         ids = self.held_out[:usable * streams + 1]
         x = ids[:-1].reshape(streams, usable).T      # (time, stream): contiguous text per stream
@@ -109,8 +138,49 @@ class CharLM:
         return self.report(total / (usable * streams))
 
 
+def _vocab_of(text, config):
+    try:
+        return data.Vocab.from_text(text)
+    except ValueError:
+        raise UsageError(f"{_text_name(config['text'])} holds no character but U+FFFD (the "
+                         f"replacement character, which stands for unknown ones): nothing to "
+                         f"learn") from None
+
+
+def _check_text(text, vocab, config):
+    """Refuse a text with characters outside the model's vocabulary (naming them), or too short
+    for training windows of seq_len + 1 characters and a held-out part (the last 10%) of at
+    least one character per stream and a target."""
+    unknown = sorted(set(text) - set(vocab.itos))
+    if unknown:
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X}, " + (
+            "once)" if text.count(c) == 1 else f"{text.count(c):,} times)") for c in unknown[:10])
+        raise UsageError(f"{_text_name(config['text'])} holds {len(unknown)} characters that "
+                         f"are not in the checkpoint's vocabulary: {shown}"
+                         f"{', ...' if len(unknown) > 10 else ''}; the model has no input or "
+                         f"output for them")
+
+    def enough(n):
+        held = int(round(n * 0.1))        # as data.split_corpus cuts
+        return n - held >= config["seq_len"] + 1 and held >= CharLM.streams + 1
+
+    if not enough(len(text)):
+        least = max(int((config["seq_len"] + 1) / 0.9) - 2, 10 * CharLM.streams)
+        while not enough(least):
+            least += 1
+        raise UsageError(f"{_text_name(config['text'])} has {len(text):,} characters; "
+                         f"--seq-len {config['seq_len']} needs at least {least:,} (training "
+                         f"windows of seq_len + 1 characters, and the last 10% held out and read "
+                         f"as {CharLM.streams} streams)")
+
+
+def _text_name(path):
+    return "Python's documentation (the default text)" if path is None else f"the text {path}"
+
+
 class _Generated:
     """Tasks drawn from a generator in data.py; held-out: 1,000 fresh sequences."""
+    held_out_sequences = 1000
 
     def __init__(self, config, text=None):
         config.update(self.shape)
@@ -120,7 +190,8 @@ class _Generated:
         return {"loss": loss}
 
     def evaluate(self, model, config):
-        x, y = self.make(1000, config["seq_len"], np.random.default_rng(config["seed"] + 10_000))
+        x, y = self.make(self.held_out_sequences, config["seq_len"],
+                         np.random.default_rng(config["seed"] + 10_000))
         with ts.no_grad():
             out, _ = model(ts.Tensor(x))
             return self.scores(out, ts.Tensor(y))
@@ -152,6 +223,7 @@ class Copy(_Generated):
     """Copy-memory: cross-entropy per step and accuracy on the copied symbols."""
     every_step, metric = True, "cross-entropy"
     shape = dict(symbols=10, embedding=16, features=0, outputs=10)
+    copied = 10     # symbols to recall: data.copy_memory's copy_len
 
     @staticmethod
     def make(n, length, rng):
@@ -160,7 +232,7 @@ class Copy(_Generated):
     loss = staticmethod(CharLM.loss)
 
     def scores(self, out, y):
-        copied = (out.argmax(dim=-1).data == y.data)[-10:].mean()
+        copied = (out.argmax(dim=-1).numpy() == y.numpy())[-self.copied:].mean()
         return {"loss": self.loss(out, y).item(), "copy accuracy": float(copied)}
 
 
@@ -176,19 +248,209 @@ class Classify(_Generated):
 
     def scores(self, out, y):
         return {"loss": self.loss(out, y).item(),
-                "accuracy": float((out.argmax(dim=1) == y).data.mean())}
+                "accuracy": float((out.argmax(dim=1) == y).numpy().mean())}
 
 
 TASK_CLASSES = {"charlm": CharLM, "adding": Adding, "copy": Copy, "classify": Classify}
 
 
+def sequence_steps(config):
+    """Time steps of one training sequence (copy-memory adds the symbols and their recall)."""
+    return config["seq_len"] + (2 * Copy.copied if config["task"] == "copy" else 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# settings: the values each accepts, checked before anything is built or trained
+# ---------------------------------------------------------------------------------------------
+class Range:
+    """The accepted values of a number: whole numbers from `low`, or finite numbers above `low`;
+    at most `high`. Sizes have no fixed upper bound: memory sets it (check_memory)."""
+
+    def __init__(self, kind, low, high=None):
+        self.kind, self.low, self.high = kind, low, high
+
+    def __contains__(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.kind is int:
+            low_ok = isinstance(value, int) and value >= self.low
+        else:
+            try:
+                low_ok = math.isfinite(value) and value > self.low
+            except OverflowError:       # an int beyond float's range
+                return False
+        return low_ok and (self.high is None or value <= self.high)
+
+    def __str__(self):
+        what = "an integer" if self.kind is int else "a finite number"
+        low = f">= {self.low}" if self.kind is int else f"> {self.low:g}"
+        return f"{what} {low}" + (f" and <= {self.high:,}" if self.high is not None else "")
+
+    def parse(self, text):
+        """For argparse: the value of `text`, or an error naming what is accepted."""
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {self}, got {text!r}") from None
+        if value not in self:
+            raise argparse.ArgumentTypeError(f"expected {self}, got {text!r}")
+        return value
+
+
+SEED_RANGE = Range(int, 0, 2**64 - 1)          # torch.manual_seed's (numpy takes any seed >= 0)
+MINUTES = Range(float, 0, 10**6)               # about two years
+# a configuration's settings (flags --hidden, --seq-len, ...; embedding is fixed by the task)
+RANGES = {"hidden": Range(int, 1), "layers": Range(int, 1), "seq_len": Range(int, 1),
+          "batch": Range(int, 1), "embedding": Range(int, 1), "lr": Range(float, 0),
+          "clip": Range(float, 0), "tbptt": Range(int, 0), "seed": SEED_RANGE}
+# settings a --resume may change with --override; the others define the run
+ADJUSTABLE = ("seq_len", "batch", "lr", "clip", "tbptt")
+TEXT_KEYS = ("vocab", "text", "text_sha256")             # charlm's; see _text_settings
+DERIVED = ("symbols", "features", "outputs", "every_step")  # filled in by the task
+
+
+def flag(key):
+    return "--" + key.replace("_", "-")
+
+
+def check_config(config, name=flag):
+    """Refuse (UsageError) settings out of range or that do not fit together; `name(key)` names
+    a setting in the message (its flag, by default)."""
+    for key, accepted in RANGES.items():
+        if config[key] not in accepted:
+            raise UsageError(f"{name(key)} must be {accepted}, got {config[key]!r}")
+    if config["task"] == "adding" and config["seq_len"] < 2:
+        raise UsageError(f"{name('seq_len')} must be at least 2 for the adding problem (it "
+                         f"marks a value in each half of the sequence), got {config['seq_len']}")
+    if config["tbptt"]:
+        if not TASK_CLASSES[config["task"]].every_step:
+            raise UsageError(f"{name('tbptt')} needs a task with a loss at every step (charlm, "
+                             f"copy), not {config['task']}")
+        steps = sequence_steps(config)
+        if config["tbptt"] > steps:
+            raise UsageError(f"{name('tbptt')} must be in [0, {steps}] (the {steps} steps of a "
+                             f"sequence; 0: full backpropagation through time), got "
+                             f"{config['tbptt']}")
+
+
+def check_checkpoint_config(config, path):
+    """Refuse a checkpoint's configuration that this version could not rebuild exactly."""
+    def refuse(why):
+        return UsageError(f"{path} is not a usable tinygrad-seq checkpoint: {why}")
+
+    if not isinstance(config, dict):
+        raise refuse("its config is not a dictionary")
+    if config.get("task") not in TASKS or config.get("cell") not in CELLS:
+        raise refuse(f"its config names task {config.get('task')!r} and cell "
+                     f"{config.get('cell')!r}; expected one of {', '.join(TASKS)} and one of "
+                     f"{', '.join(CELLS)}")
+    expected = {"task", "cell", *RANGES} | set(TEXT_KEYS if config["task"] == "charlm" else ())
+    missing = sorted(expected - set(config))
+    unknown = sorted(set(config) - expected - set(DERIVED))
+    if missing or unknown:
+        raise refuse(f"its config lacks {missing} and has unknown {unknown} (written by "
+                     f"another version of tinygrad-seq?)")
+    try:
+        check_config(config, name=lambda key: f"its config's {key}")
+    except UsageError as e:
+        raise refuse(e) from None
+    if config["task"] == "charlm":
+        vocab, sha = config["vocab"], config["text_sha256"]
+        if not (isinstance(vocab, list) and vocab and len(set(vocab)) == len(vocab)
+                and all(isinstance(c, str) and len(c) == 1 and c != data.Vocab.UNK
+                        for c in vocab)):
+            raise refuse("its vocabulary is not a list of distinct characters")
+        if not (config["text"] is None or isinstance(config["text"], str)) or not (
+                isinstance(sha, str) and len(sha) == 64 and set(sha) <= set("0123456789abcdef")):
+            raise refuse("its text is not a path (or null) and a SHA-256")
+
+
+def _text_settings(path, text):
+    """A charlm config's record of its text: the file (None: Python's documentation) and a
+    SHA-256 of the text, which a resume checks to continue on the same text."""
+    return {"text": None if path is None else os.path.abspath(path),
+            "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+
+# ---------------------------------------------------------------------------------------------
+# memory: sizes are bounded by what fits
+# ---------------------------------------------------------------------------------------------
+BASE_MEMORY = 200 * 10**6   # Python, numpy, numba and the kernels, measured: ~150 MB
+
+
+def memory_estimate(config):
+    """Bytes of memory for `config` (its sizes filled in by the task), roughly: parameters,
+    their gradients and Adam's two moments (x 5: the fused layers stack a copy of the weights);
+    what a training step keeps for backward and the gradients it makes (x 2); the held-out
+    evaluation, one layer at a time. Within about 15% of peak RSS measured on the four tasks at
+    sizes of 0.4 to 7 GB. Returns (parameters, {part: bytes})."""
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[config["cell"]]
+    hidden, layers, outputs = config["hidden"], config["layers"], config["outputs"]
+    width = config["embedding"] if config["symbols"] else config["features"]
+    parameters = (config["symbols"] * config["embedding"] + (hidden + 1) * outputs
+                  + gates * hidden * (width + hidden + 2)
+                  + (layers - 1) * gates * hidden * (2 * hidden + 2))
+    # floats a layer keeps per sequence and time step: [h | 1 | x], the gates, cell state, output
+    first, others = width + 1 + hidden + gates * hidden + 2 * hidden, (3 + gates) * hidden + 1
+    head = width + (3 * outputs if config["every_step"] else 0)
+    steps = sequence_steps(config)
+    rows = CharLM.streams if config["task"] == "charlm" else _Generated.held_out_sequences
+    floats = 4
+    return parameters, {
+        "the model, its gradients and Adam's state": floats * 5 * parameters,
+        "a training step": floats * 2 * (head + first + (layers - 1) * others)
+        * (config["tbptt"] or steps) * config["batch"],
+        "the held-out evaluation": floats * rows * (config["seq_len"] if config["task"] ==
+                                                    "charlm" else steps)
+        * (head + max(first, others) + hidden * layers)}
+
+
+def available_memory():
+    """Bytes of memory available to a new process (None if the system does not say)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(config, training, name=flag):
+    """Refuse sizes whose estimated memory (memory_estimate) exceeds what is available;
+    sampling and pictures need only the model."""
+    _, parts = memory_estimate(config)
+    if not training:
+        parts = {"the model": parts["the model, its gradients and Adam's state"] * 2 // 5}
+    need, have = BASE_MEMORY + sum(parts.values()), available_memory()
+    if have is not None and need > have:
+        sizes = " ".join(f"{name(k)} {config[k]}" for k in ("hidden", "layers", "batch", "seq_len"))
+        raise UsageError(f"{sizes} need about {_bytes(need)} of memory ("
+                         + ", ".join(f"{part} {_bytes(n)}" for part, n in parts.items())
+                         + f"); {_bytes(have)} are available")
+
+
+def _bytes(n):
+    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} EB"
+
+
 # ---------------------------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------------------------
-def build(config, text=None):
-    """Task, model and optimizer for a configuration (the task fills in the model's sizes)."""
+def build(config, text=None, training=True):
+    """Task, model and optimizer for a checked configuration (the task fills in the model's
+    sizes; what they need in memory is checked before the model is made)."""
     task = TASK_CLASSES[config["task"]](config, text)
     config["every_step"] = task.every_step
+    check_memory(config, training)
     ts.manual_seed(config["seed"])
     model = SequenceModel(config)
     opt = optim.Adam(model.parameters(), lr=config["lr"])
@@ -196,97 +458,289 @@ def build(config, text=None):
 
 
 def train_step(task, model, opt, x, y, config):
-    """One optimizer step (or, with tbptt=K, one per window of K steps); returns the loss."""
-    if config["tbptt"]:
-        def after_backward():
-            nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
-            opt.step()
-            opt.zero_grad()
+    """One optimizer step (or, with tbptt=K, one per window of K steps); returns the loss. A
+    loss or gradient that is not finite raises NonFinite before the update it would spoil."""
+    def update(loss):
+        norm = nn.utils.clip_grad_norm_(model.parameters(), config["clip"]).item()
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            raise NonFinite(f"the loss is {loss:g}, the gradient's norm {norm:g}")
+        opt.step()
+        opt.zero_grad()
 
-        losses, _ = nn.utils.truncated_bptt(
-            model, x, config["tbptt"],
-            lambda out, start: task.loss(out, y[start:start + out.shape[0]]),
-            after_backward=after_backward)
-        return float(np.mean(losses))
     opt.zero_grad()
+    if config["tbptt"]:
+        windows = []
+
+        def window_loss(out, start):
+            windows.append(task.loss(out, y[start:start + out.shape[0]]))
+            return windows[-1]
+
+        losses, _ = nn.utils.truncated_bptt(model, x, config["tbptt"], window_loss,
+                                            after_backward=lambda: update(windows[-1].item()))
+        return float(np.mean(losses))
     out, _ = model(x)
     loss = task.loss(out, y)
     loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
-    opt.step()
+    update(loss.item())
     return loss.item()
 
 
-def train(task, model, opt, config, state, out_dir, steps=None, seconds=None):
-    """Train until `steps` in total or for `seconds`, with a progress bar; Ctrl-C saves a
-    checkpoint. `state` holds the step count and the data generator (restored on resume)."""
+class StopSignals:
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP, from install to uninstall.
+
+    While training (inside `deferred()`), a signal asks it to stop at the end of the current
+    step, so the checkpoint then saved holds the state between two steps. While a checkpoint is
+    written (inside `saving()`), further signals wait for it ("saving, please wait"). At any
+    other moment (start-up, the held-out evaluation) a signal stops the command at once by
+    raising Interrupted; one that arrives where an exception cannot stop the program (Python
+    only prints "Exception ignored") is still recorded, and training will not start. Once the
+    command is stopping or done, further signals are ignored. The first signal sets the exit status,
+    128 + its number. A signal the parent process set to be ignored (nohup's SIGHUP, a
+    background job's SIGINT) stays ignored, as Python itself leaves it.
+    """
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self):
+        self.received = None        # the first signal's number
+        self.mode = "raise"         # or "deferred", "saving", "stopping"
+        self._previous = {}
+
+    def install(self):
+        for sig in (getattr(signal, name) for name in self.NAMES if hasattr(signal, name)):
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def uninstall(self, restore=True):
+        """Restore the previous handlers; or, for a process about to exit, ignore the signals
+        from now on (Python's exit would reset its handlers to the defaults, and a late SIGTERM
+        would turn an exit status that says what was done into a kill)."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler if restore else signal.SIG_IGN)
+        self._previous.clear()
+
+    def _handle(self, signum, frame):
+        first, self.received = self.received is None, self.received or signum
+        if self.mode == "saving":
+            _say("tinygrad-seq: saving, please wait")
+        elif self.mode == "deferred":
+            if first:
+                _say(f"tinygrad-seq: {signal.Signals(signum).name}: stopping after this step, "
+                     f"then saving a checkpoint")
+        elif self.mode == "raise":
+            self.mode = "stopping"
+            raise Interrupted(self.received)
+
+    @contextlib.contextmanager
+    def deferred(self):
+        """Signals in the block are recorded for the block to honour at a step boundary; one
+        recorded stops the command when the block ends."""
+        self.mode = "deferred"
+        try:
+            yield
+        finally:
+            self.mode = "stopping" if self.received else "raise"
+        if self.received:
+            raise Interrupted(self.received)
+
+    @contextlib.contextmanager
+    def saving(self):
+        mode, self.mode = self.mode, "saving"
+        try:
+            yield
+        finally:
+            self.mode = mode
+
+
+def _tell(text):
+    """A line on stdout; after a hang-up the terminal may be gone, and that must not turn a
+    clean stop into a traceback."""
+    with contextlib.suppress(OSError):
+        print(text, flush=True)
+
+
+def _say(text):
+    """A line on stderr, safe inside a signal handler (no buffered stream that the interrupted
+    code may be writing to) and after a hang-up (a terminal that is gone)."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"\n{text}\n".encode())
+
+
+MAX_SKIPPED = 10    # --on-nan skip: this many non-finite steps in a row stop training anyway
+
+
+def train(task, model, opt, config, state, out_dir, plan, signals):
+    """Train to plan["steps"] in total or for plan["seconds"], with a progress bar; returns the
+    last loss (None if no step ran).
+
+    Checkpoints are saved between steps only: every plan["save_every"] steps, every
+    plan["save_seconds"] seconds, at the end, and when a signal asks training to stop (then
+    Interrupted is raised after the save). A step whose loss or gradient is not finite is not
+    applied; with plan["on_nan"] == "stop" (or after MAX_SKIPPED such steps in a row) training
+    stops with Stop, keeping the last checkpoint. `state` holds the step count, the data
+    generator and the last checkpoint written (restored on resume)."""
     from tqdm import tqdm
 
-    rng = state["rng"]
-    total = steps if steps is not None else None
-    bar = tqdm(total=total if total else int(seconds), initial=state["step"] if total else 0,
-               unit="step" if total else "s", dynamic_ncols=True, mininterval=0.5,
+    steps, seconds = plan["steps"], plan["seconds"]
+    bar = tqdm(total=steps if steps else int(seconds), initial=state["step"] if steps else 0,
+               unit="step" if steps else "s", dynamic_ncols=True, mininterval=0.5,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
-    start, last = time.perf_counter(), None
-    try:
-        while (state["step"] < steps) if total else (time.perf_counter() - start < seconds):
-            x, y = task.batch(rng, config)
-            last = train_step(task, model, opt, x, y, config)
-            state["step"] += 1
-            elapsed = time.perf_counter() - start
-            if total:
-                bar.update(1)
+    start = last_save = time.monotonic()
+    first_step, last, skipped = state["step"], None, 0
+
+    def save():
+        nonlocal last_save
+        if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):
+            raise Stop(_diverged(state, "a parameter is inf or nan"), EXIT_DIVERGED)
+        with signals.saving():
+            save_checkpoint(out_dir, model, opt, config, state)
+        last_save = time.monotonic()
+
+    with signals.deferred():
+        try:
+            while not signals.received and (state["step"] < steps if steps else
+                                            time.monotonic() - start < seconds):
+                x, y = task.batch(state["rng"], config)
+                try:
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        last, skipped = train_step(task, model, opt, x, y, config), 0
+                except NonFinite as e:
+                    skipped += 1
+                    if plan["on_nan"] == "stop" or skipped == MAX_SKIPPED:
+                        raise Stop(_diverged(state, e, skipped), EXIT_DIVERGED) from None
+                    tqdm.write(f"step {state['step'] + 1}: {e}: update skipped")
+                state["step"] += 1
+                state["step_run"] += 1
+                elapsed = time.monotonic() - start
+                bar.update(1 if steps else int(elapsed) - bar.n)
+                if last is not None and (state["step"] % 10 == 0 or steps):
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in task.report(last).items()} |
+                                    {"steps/s": f"{state['step_run'] / max(elapsed, 1e-9):.1f}"},
+                                    refresh=False)
+                if (plan["save_every"] and state["step"] % plan["save_every"] == 0
+                        or time.monotonic() - last_save >= plan["save_seconds"]):
+                    save()
+        finally:
+            bar.close()
+        if not signals.received or state["step"] > first_step:
+            save()
+        if signals.received:
+            name = signal.Signals(signals.received).name
+            if state["step"] > first_step:
+                path = state["saved"][0]
+                resume = f"tinygrad-seq train --resume {path}" + (f" --steps {steps}" if steps
+                                                                   else "")
+                _tell(f"\n{name} at step {state['step']}: checkpoint saved to {path}; continue "
+                      f"with: {resume}")
             else:
-                bar.update(int(elapsed) - bar.n)
-            if state["step"] % 10 == 0 or total:
-                shown = task.report(last)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()} |
-                                {"steps/s": f"{state['step_run'] / max(elapsed, 1e-9):.1f}"},
-                                refresh=False)
-            state["step_run"] += 1
-    except KeyboardInterrupt:
-        bar.close()
-        path = save_checkpoint(out_dir, model, opt, config, state)
-        print(f"\ninterrupted at step {state['step']}; checkpoint saved to {path}; continue "
-              f"with: tinygrad-seq train --resume {path}", flush=True)
-        raise
-    bar.close()
+                _tell(f"\n{name} before the first step: nothing new to save")
     return last
 
 
+def _diverged(state, why, skipped=1):
+    path = state["saved"] and state["saved"][0]
+    return (f"training stopped at step {state['step'] + 1}: {why}"
+            + (f" ({skipped} steps in a row)" if skipped > 1 else "") + f"; {_kept(state)}"
+            + (f"; to go on with a smaller learning rate: tinygrad-seq train --resume {path} "
+               f"--lr LR --override lr" if path else ""))
+
+
+def _kept(state):
+    path, step = state["saved"] or (None, None)
+    return f"the last checkpoint, {path} at step {step}, is kept" if path else \
+        "no checkpoint was written"
+
+
 def save_checkpoint(out_dir, model, opt, config, state):
-    os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "checkpoint.npz")
-    nn.utils.save(path, model, opt, config=config, step=state["step"],
-                  rng=state["rng"].bit_generator.state)
+    try:
+        nn.utils.save(path, model, opt, config=config, step=state["step"],
+                      rng=state["rng"].bit_generator.state)
+    except OSError as e:
+        raise Stop(f"could not write the checkpoint {path} ({e.strerror or e}); "
+                   f"{_kept(state)}", EXIT_SAVE_FAILED) from None
+    state["saved"] = (path, state["step"])
     return path
 
 
-def load_checkpoint(path, requested=None, text_path=None, with_text=True):
-    """Task, model, optimizer, config and state from a checkpoint. A requested setting that
-    differs from the checkpoint's model is refused; a charlm task reads its text (the default
-    corpus or text_path) unless with_text=False (sampling needs only the vocabulary)."""
+def load_checkpoint(path, text_path=None, with_text=True, requested=None, overrides=()):
+    """Task, model, optimizer, config and state from a checkpoint, everything checked before
+    anything is built.
+
+    For a resume, `requested` holds the settings given on the command line (None: not given):
+    one that differs from the checkpoint's is refused unless `overrides` names it (then it
+    applies), and a charlm text must be the one trained on (the same SHA-256) unless
+    `overrides` names "text". A charlm model reads its text (text_path, else the file it was
+    trained on) unless with_text=False (sampling needs only the vocabulary); a text with
+    characters outside the vocabulary is refused."""
     path = str(path)
     if not os.path.isfile(path):
         raise UsageError(f"no checkpoint at {path}")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            config = dict(json.loads(str(f["meta"]))["extra"]["config"])
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise UsageError(f"{path} is not a tinygrad-seq checkpoint ({type(e).__name__}: {e})")
-    for key, value in (requested or {}).items():
-        if value is not None and key in config and config[key] != value:
-            raise UsageError(f"the checkpoint {path} does not match the requested model: "
-                             f"{key} is {config[key]!r} there, {value!r} requested")
-    text = _load_text(text_path) if config["task"] == "charlm" and with_text else None
-    task, model, opt = build(config, text)
-    try:
-        extra = nn.utils.load(path, model, opt)
+        extra = nn.utils.read_extras(path)
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(str(e).removeprefix("load: ")) from None
+    if set(extra) != {"config", "step", "rng"}:
+        raise UsageError(f"{path} is not a usable tinygrad-seq checkpoint: its extras are "
+                         f"{sorted(extra)}, expected config, rng and step")
+    config = extra["config"]
+    check_checkpoint_config(config, path)
+    if extra["step"] not in Range(int, 0):
+        raise UsageError(f"{path} is not a usable tinygrad-seq checkpoint: its step is "
+                         f"{extra['step']!r}, expected an integer >= 0")
     rng = np.random.default_rng()
-    rng.bit_generator.state = extra["rng"]
-    return task, model, opt, config, {"step": extra["step"], "rng": rng, "step_run": 0}
+    try:
+        rng.bit_generator.state = extra["rng"]
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        raise UsageError(f"{path} is not a usable tinygrad-seq checkpoint: its data "
+                         f"generator's state is not numpy's PCG64 state ({e})") from None
+    if text_path is not None and config["task"] != "charlm":
+        raise UsageError(f"--text is for --task charlm; {path} holds a {config['task']} model")
+    if requested is not None:
+        _apply_requested(config, requested, overrides, path)
+    text = None
+    if config["task"] == "charlm" and with_text:
+        source = text_path if text_path is not None else config["text"]
+        text = _load_text(source, "" if text_path is not None else
+                          "; the checkpoint was trained on this text: give it with --text")
+        record = _text_settings(source, text)
+        if requested is not None and record["text_sha256"] != config["text_sha256"]:
+            if "text" not in overrides:
+                raise UsageError(f"{_text_name(source)} is not the text {path} was trained on "
+                                 f"({_text_name(config['text'])}, SHA-256 "
+                                 f"{config['text_sha256'][:12]}...); to train on with it, add "
+                                 f"--override text")
+            config.update(record)
+    task, model, opt = build(config, text, training=requested is not None)
+    try:
+        nn.utils.load(path, model, opt)
+    except ValueError as e:
+        raise UsageError(f"{path}: {e}") from None
+    if "lr" in overrides:
+        for group in opt.param_groups:
+            group["lr"] = config["lr"]
+    return task, model, opt, config, {"step": extra["step"], "rng": rng, "step_run": 0,
+                                      "saved": (path, extra["step"])}
+
+
+def _apply_requested(config, requested, overrides, path):
+    """Settings given with --resume: each the checkpoint's, or named in --override."""
+    for key, value in requested.items():
+        if value is None or value == config[key]:
+            continue
+        there = f"{flag(key)} {value} differs from the checkpoint {path} ({config[key]!r} there)"
+        if key in overrides:
+            config[key] = value
+        elif key in ADJUSTABLE:
+            raise UsageError(f"{there}; to train on with {value}, add --override "
+                             f"{flag(key)[2:]}")
+        else:
+            raise UsageError(f"{there}; a resumed run keeps its task, cell, model sizes and "
+                             f"seed")
+    for key in overrides:
+        if key != "text" and requested.get(key) is None:
+            raise UsageError(f"--override {flag(key)[2:]} needs {flag(key)} with the new value")
+    check_config(config)
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,60 +811,83 @@ def _plot_norms(layers, path, config):
 # ---------------------------------------------------------------------------------------------
 # commands
 # ---------------------------------------------------------------------------------------------
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-    return parse
+PICTURE_STEPS = 400     # gradflow's longest picture (its cell view stays under viz's 1,000 nodes)
+STEPS, SAMPLE_LENGTH = Range(int, 1), Range(int, 1, 10**6)
 
 
-def _add_training_args(p, demo=False):
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="tinygrad_seq_demo" if demo else "out",
-                   help="folder for the checkpoint and pictures")
+def _utf8(text):
+    """For argparse: an argument that came as UTF-8 (Python keeps other bytes as surrogates,
+    which no output can print)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise argparse.ArgumentTypeError(
+            f"expected UTF-8 text; byte 0x{ord(text[e.start]) - 0xDC00:02x} at character "
+            f"{e.start} is not (convert it, e.g. with `iconv -f latin1 -t utf-8`)") from None
+    return text
+
+
+def _add_run_args(p, demo=False):
+    p.add_argument("--seed", type=SEED_RANGE.parse, default=None, help="default 0")
+    p.add_argument("--out", type=_utf8, default="tinygrad_seq_demo" if demo else "out",
+                   help="folder for the checkpoint and pictures (created if missing)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=_positive(int), help="train until this many steps")
-    budget.add_argument("--minutes", type=_positive(float),
+    budget.add_argument("--steps", type=STEPS.parse, help="train until this many steps in total"
+                        + ("" if demo else " (default: 1000 more)"))
+    budget.add_argument("--minutes", type=MINUTES.parse,
                         help="train for this long" + (" (default 2)" if demo else ""))
+    p.add_argument("--save-every", type=STEPS.parse, metavar="N",
+                   help="also save a checkpoint every N steps")
+    p.add_argument("--save-every-minutes", type=MINUTES.parse, default=5.0, metavar="X",
+                   help="save a checkpoint once X minutes have passed since the last one, at "
+                        "the end of that step (default 5)")
+    p.add_argument("--on-nan", choices=("stop", "skip"), default="stop",
+                   help="a step whose loss or gradient is inf or nan: stop training, keeping "
+                        f"the last checkpoint (default), or skip its update (at most "
+                        f"{MAX_SKIPPED} in a row)")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="tinygrad-seq", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="the main job: train, sample, draw (about 2 minutes)")
-    _add_training_args(demo, demo=True)
+    _add_run_args(demo, demo=True)
     tr = sub.add_parser("train", help="train a recurrent network on a task")
     tr.add_argument("--task", choices=TASKS, default=None, help="default: charlm")
     tr.add_argument("--cell", choices=CELLS, default=None, help="default: lstm")
-    tr.add_argument("--text", help="UTF-8 text file for charlm (default: Python's own docs)")
-    for name, kind, help_text in (("hidden", int, "hidden size (default 256; 64 for tasks)"),
-                                  ("layers", int, "recurrent layers (default 1)"),
-                                  ("seq-len", int, "time steps per sequence"),
-                                  ("batch", int, "sequences per batch (default 32)"),
-                                  ("lr", float, "Adam's learning rate (default 3e-3)"),
-                                  ("clip", float, "gradient-norm clipping (default 1.0)"),
-                                  ("tbptt", int, "truncated BPTT window (charlm and copy)")):
-        tr.add_argument(f"--{name}", type=_positive(kind), default=None, help=help_text)
-    tr.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint")
-    _add_training_args(tr)
+    tr.add_argument("--text", type=_utf8,
+                    help="UTF-8 text file for charlm (default: Python's own docs)")
+    for key, help_text in (("hidden", "hidden size (default 256; 64 for tasks)"),
+                           ("layers", "recurrent layers (default 1)"),
+                           ("seq_len", "time steps per sequence"),
+                           ("batch", "sequences per batch (default 32)"),
+                           ("lr", "Adam's learning rate (default 3e-3)"),
+                           ("clip", "gradient-norm clipping (default 1.0)"),
+                           ("tbptt", "truncated BPTT window (charlm and copy; 0: off)")):
+        tr.add_argument(flag(key), type=RANGES[key].parse, default=None, help=help_text)
+    tr.add_argument("--resume", type=_utf8, metavar="CHECKPOINT",
+                    help="continue from a checkpoint, exactly as if never stopped")
+    tr.add_argument("--override", action="append", default=[], metavar="SETTING[,SETTING]",
+                    help="with --resume: apply these settings given on the command line ("
+                         + ", ".join(flag(k)[2:] for k in ADJUSTABLE) + ", text) instead of "
+                         "refusing them")
+    _add_run_args(tr)
     sa = sub.add_parser("sample", help="generate text from a charlm checkpoint")
-    sa.add_argument("--checkpoint", required=True)
-    sa.add_argument("--prime", default="The ")
-    sa.add_argument("--length", type=_positive(int), default=300)
-    sa.add_argument("--temperature", type=_positive(float), default=0.8)
-    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--checkpoint", type=_utf8, required=True)
+    sa.add_argument("--prime", type=_utf8, default="The ")
+    sa.add_argument("--length", type=SAMPLE_LENGTH.parse, default=300)
+    sa.add_argument("--temperature", type=Range(float, 0).parse, default=0.8)
+    sa.add_argument("--seed", type=SEED_RANGE.parse, default=0)
     # `render` is handed to tinygrad_seq.viz's own parser (see main); listed here for --help
     sub.add_parser("render", help="draw an unrolled RNN/LSTM/GRU (tinygrad-seq render --help)")
     gf = sub.add_parser("gradflow", help="gradient-flow pictures of a checkpoint's model")
-    gf.add_argument("--checkpoint", required=True)
-    gf.add_argument("--steps", type=_positive(int), help="sequence length to draw")
-    gf.add_argument("--text", help="UTF-8 text for a charlm model (default: Python's docs)")
-    gf.add_argument("--out", default=".")
+    gf.add_argument("--checkpoint", type=_utf8, required=True)
+    gf.add_argument("--steps", type=Range(int, 1, PICTURE_STEPS).parse,
+                    help=f"sequence length to draw (default: the model's, at most "
+                         f"{PICTURE_STEPS})")
+    gf.add_argument("--text", type=_utf8,
+                    help="UTF-8 text for a charlm model (default: the one it was trained on)")
+    gf.add_argument("--out", type=_utf8, default=".")
     be = sub.add_parser("bench", help="run the benchmarks (from a source checkout)")
     be.add_argument("which", nargs="?", default="all",
                     choices=("overhead", "kernels", "rnn", "render", "all"))
@@ -422,73 +899,125 @@ def _config_from_args(args):
     defaults = dict(DEMO) if task == "charlm" else dict(
         hidden=64, layers=1, seq_len={"adding": 100, "copy": 100, "classify": 50}[task],
         batch=64, lr=1e-3, clip=1.0, embedding=16)
-    config = dict(defaults, task=task, cell=args.cell or "lstm", seed=args.seed,
-                  tbptt=args.tbptt or 0)
+    config = dict(defaults, task=task, cell=args.cell or "lstm",
+                  seed=0 if args.seed is None else args.seed, tbptt=args.tbptt or 0)
     for key in ("hidden", "layers", "seq_len", "batch", "lr", "clip"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
-    if config["tbptt"] and not TASK_CLASSES[task].every_step:
-        raise UsageError(f"--tbptt needs a task with a loss at every step (charlm, copy), "
-                         f"not {task}")
     if args.text and task != "charlm":
         raise UsageError("--text is for --task charlm")
+    check_config(config)
     return config
 
 
-def _load_text(path):
+def _overrides(args):
+    """The settings --override names (as config keys)."""
+    names = {name.strip().replace("-", "_") for item in args.override for name in item.split(",")
+             if name.strip()}
+    for name in sorted(names - set(ADJUSTABLE) - {"text"}):
+        raise UsageError(f"--override {name}: expected some of "
+                         + ", ".join(flag(k)[2:] for k in ADJUSTABLE) + ", text")
+    if names and not args.resume:
+        raise UsageError("--override is for --resume (a new run takes every setting as given)")
+    if "text" in names and args.text is None:
+        raise UsageError("--override text needs --text with the new text")
+    return names
+
+
+def _load_text(path, hint=""):
     try:
         return data.load_corpus(path)
     except (OSError, ValueError) as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(f"{e}{hint}") from None
 
 
-def _run_training(task, model, opt, config, state, out_dir, steps, minutes):
+def _prepare_out(folder, config=None):
+    """Create the output folder and make sure files can be written there (with room for a
+    checkpoint of `config`'s model): before any training, so that none is lost at the end."""
+    path = pathlib.Path(folder)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {folder} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, suffix=".npz",
+                                         prefix=f"{nn.utils.TEMP_PREFIX}{os.getpid()}-"):
+            pass
+    except OSError as e:
+        raise UsageError(f"--out {folder}: cannot write there ({e.strerror or e})") from None
+    if config is not None:
+        parameters, _ = memory_estimate(config)
+        need, free = 12 * parameters + 2**20, shutil.disk_usage(path).free  # float32 x 3
+        if free < need:
+            raise UsageError(f"--out {folder}: a checkpoint needs about {_bytes(need)}, the "
+                             f"disk has {_bytes(free)} free")
+
+
+def _check_file_out(out):
+    """An output file's folder must exist and be writable (a picture is drawn first)."""
+    folder = os.path.dirname(os.path.abspath(out))
+    if os.path.isdir(out):
+        raise UsageError(f"--out {out} is a folder; give a file name such as {out}/graph.svg")
+    if not os.path.isdir(folder):
+        raise UsageError(f"--out {out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--out {out}: the folder {folder} is not writable")
+
+
+def _run_training(task, model, opt, config, state, args, steps, minutes, signals):
+    plan = dict(steps=steps, seconds=None if steps else minutes * 60, on_nan=args.on_nan,
+                save_every=args.save_every, save_seconds=args.save_every_minutes * 60)
     print(f"training {config['cell'].upper()} (hidden {config['hidden']}, {config['layers']} "
           f"layer(s)) on {config['task']}, batch {config['batch']} x {config['seq_len']} steps, "
           f"{'%d steps' % steps if steps else '%.1f minutes' % minutes}", flush=True)
-    last = train(task, model, opt, config, state, out_dir, steps=steps,
-                 seconds=None if steps else minutes * 60)
-    path = save_checkpoint(out_dir, model, opt, config, state)
+    last = train(task, model, opt, config, state, args.out, plan, signals)
     print(f"step {state['step']}: training {task.metric}: " + ", ".join(
         f"{k} {v:.4f}" for k, v in task.report(last).items()) if last is not None else
         "no training step ran", flush=True)
     held = task.evaluate(model, config)
     print("held-out: " + ", ".join(f"{k} {v:.4f}" for k, v in held.items()), flush=True)
-    print(f"checkpoint: {path}", flush=True)
+    print(f"checkpoint: {state['saved'][0]}", flush=True)
     return held
 
 
-def cmd_train(args):
+def cmd_train(args, signals):
+    overrides = _overrides(args)
     if args.resume:
-        requested = {k: getattr(args, k) for k in ("task", "cell", "hidden", "layers",
-                                                    "seq_len", "batch")}
-        task, model, opt, config, state = load_checkpoint(args.resume, requested, args.text)
-        steps = args.steps
-        if steps is not None and steps <= state["step"]:
-            raise UsageError(f"the checkpoint is at step {state['step']}; --steps {steps} asks "
-                             f"for no more training")
+        requested = {k: getattr(args, k) for k in ("task", "cell", "hidden", "layers", "seq_len",
+                                                    "batch", "lr", "clip", "tbptt", "seed")}
+        task, model, opt, config, state = load_checkpoint(args.resume, args.text,
+                                                          requested=requested,
+                                                          overrides=overrides)
+        if args.steps is not None and args.steps <= state["step"]:
+            raise UsageError(f"the checkpoint is at step {state['step']}; --steps {args.steps} "
+                             f"asks for no more training")
     else:
         config = _config_from_args(args)
-        text = _load_text(args.text) if config["task"] == "charlm" else None
+        text = None
+        if config["task"] == "charlm":
+            text = _load_text(args.text)
+            config.update(_text_settings(args.text, text))
         task, model, opt = build(config, text)
-        state = {"step": 0, "rng": np.random.default_rng(config["seed"]), "step_run": 0}
-        steps = args.steps
-    if steps is None and args.minutes is None:
-        steps = state["step"] + 1000
-    _run_training(task, model, opt, config, state, args.out, steps, args.minutes)
+        state = {"step": 0, "rng": np.random.default_rng(config["seed"]), "step_run": 0,
+                 "saved": None}
+    steps = args.steps if args.steps or args.minutes else state["step"] + 1000
+    _prepare_out(args.out, config)
+    _run_training(task, model, opt, config, state, args, steps, args.minutes, signals)
     return 0
 
 
-def cmd_demo(args):
-    config = dict(DEMO, seed=args.seed, tbptt=0)
+def cmd_demo(args, signals):
+    config = dict(DEMO, seed=0 if args.seed is None else args.seed, tbptt=0)
     text = _load_text(None)
+    config.update(_text_settings(None, text))
     task, model, opt = build(config, text)
-    state = {"step": 0, "rng": np.random.default_rng(args.seed), "step_run": 0}
+    state = {"step": 0, "rng": np.random.default_rng(config["seed"]), "step_run": 0,
+             "saved": None}
     minutes = args.minutes if args.minutes or args.steps else 2.0
+    _prepare_out(args.out, config)
     print(f"tinygrad-seq demo: a character-level LSTM on Python's own documentation "
           f"({len(text):,} characters, {len(task.vocab)} symbols)", flush=True)
-    held = _run_training(task, model, opt, config, state, args.out, args.steps, minutes)
-    sample = sample_text(model, task.vocab, "The ", 300, 0.8, np.random.default_rng(args.seed))
+    held = _run_training(task, model, opt, config, state, args, args.steps, minutes, signals)
+    sample = sample_text(model, task.vocab, "The ", 300, 0.8, np.random.default_rng(config["seed"]))
     print("\nsample (temperature 0.8):\n" + sample + "\n", flush=True)
     graph, plot = gradient_pictures(task, model, config, args.out, steps=24)
     print(f"held-out bits per character: {held['bpc']:.3f}")
@@ -508,7 +1037,12 @@ def cmd_sample(args):
 
 def cmd_gradflow(args):
     task, model, _, config, _ = load_checkpoint(args.checkpoint, text_path=args.text)
-    graph, plot = gradient_pictures(task, model, config, args.out, steps=args.steps)
+    steps = args.steps or min(config["seq_len"], PICTURE_STEPS)
+    if config["task"] == "charlm" and len(task.train_ids) < steps + 1:
+        raise UsageError(f"--steps {steps}: the text's training part has only "
+                         f"{len(task.train_ids):,} characters")
+    _prepare_out(args.out)
+    graph, plot = gradient_pictures(task, model, config, args.out, steps=steps)
     print(f"wrote {graph}\nwrote {plot}")
     return 0
 
@@ -529,18 +1063,36 @@ def cmd_bench(args):
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sample": cmd_sample,
             "gradflow": cmd_gradflow, "bench": cmd_bench}
+TRAINING_COMMANDS = ("demo", "train")
 
 
 def main(argv=None):
+    """The command line (argv None: sys.argv), or a call from Python with a list of arguments;
+    returns the exit status."""
+    from_python = argv is not None
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     if argv[:1] == ["render"]:
-        from tinygrad_seq.viz.__main__ import main as render_main
+        from tinygrad_seq.viz.__main__ import build_parser as render_parser, main as render_main
+        try:
+            _check_file_out(render_parser().parse_args(argv[1:]).out)
+        except UsageError as e:
+            print(f"tinygrad-seq render: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
         return render_main(argv[1:], prog="tinygrad-seq render")
     args = build_parser().parse_args(argv)
+    signals = StopSignals()
+    signals.install()
     try:
-        return COMMANDS[args.command](args)
+        command = COMMANDS[args.command]
+        return command(args, signals) if args.command in TRAINING_COMMANDS else command(args)
     except UsageError as e:
         print(f"tinygrad-seq {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 128 + signal.SIGINT
+        return EXIT_USAGE
+    except Stop as e:
+        _say(f"tinygrad-seq {args.command}: {e}")
+        return e.status
+    except Interrupted as e:
+        _say(f"tinygrad-seq {args.command}: stopped by {e}")
+        return 128 + e.signum
+    finally:
+        signals.uninstall(restore=from_python)

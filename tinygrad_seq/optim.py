@@ -37,13 +37,13 @@ class Optimizer:
         name = type(self).__name__
         for key in ("lr", "eps", "momentum", "dampening", "weight_decay", "alpha"):
             value = group.get(key, 0.0)
-            if not _is_number(value) or not math.isfinite(value) or value < 0:
+            if not _is_finite(value) or value < 0:
                 raise ValueError(f"{name}: {key} must be a finite number >= 0, got {value!r}")
         if group.get("alpha", 0.0) > 1:
             raise ValueError(f"{name}: alpha must be in [0, 1], got {group['alpha']!r}")
         betas = group.get("betas", (0.0, 0.0))
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2
-                and all(_is_number(b) and 0 <= b < 1 for b in betas)):
+                and all(_is_finite(b) and 0 <= b < 1 for b in betas)):
             raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas!r}")
 
     def _params(self):
@@ -134,8 +134,13 @@ class Optimizer:
             own.update(saved)
 
 
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _is_finite(value):
+    """A real number (not a bool), neither inf nor nan."""
+    try:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and \
+            math.isfinite(value)
+    except OverflowError:       # an int beyond float's range
+        return False
 
 
 def _kind(value):
