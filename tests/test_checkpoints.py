@@ -60,9 +60,9 @@ def rewrite(path, out, change=None, meta=None, drop=()):
 
 
 def state(model, opt):
-    return ({k: v.copy() for k, v in model.state_dict().items()},
-            json.dumps(opt.state_dict()["param_groups"]),
-            {i: {k: np.copy(v) for k, v in s.items()} for i, s in opt.state_dict()["state"].items()})
+    sd = opt.state_dict()
+    return ({k: v.copy() for k, v in model.state_dict().items()}, json.dumps(sd["param_groups"]),
+            {i: {k: np.copy(v) for k, v in s.items()} for i, s in sd["state"].items()})
 
 
 def same(a, b):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tinygrad_seq import cli, nn
+from tinygrad_seq import nn, training
 
 ADDING = ["--task", "adding", "--cell", "lstm", "--hidden", "8", "--seq-len", "10",
           "--batch", "8", "--seed", "3"]
@@ -36,8 +36,8 @@ os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
 
 def start(args, stderr_path, ignore=(), python=("-m", "tinygrad_seq")):
     """A `tinygrad-seq` process in its own session (no terminal signal reaches it)."""
-    return subprocess.Popen([sys.executable, "-c", TRAMPOLINE, ",".join(str(int(s)) for s in ignore),
-                             *python, *map(str, args)],
+    ignored = ",".join(str(int(s)) for s in ignore)
+    return subprocess.Popen([sys.executable, "-c", TRAMPOLINE, ignored, *python, *map(str, args)],
                             stdout=subprocess.PIPE, stderr=open(stderr_path, "w"), text=True,
                             start_new_session=True)
 
@@ -165,7 +165,7 @@ def test_kill_9_at_random_moments_leaves_loadable_checkpoints(tmp_path):
         temporary = [p.name for p in out.iterdir() if p.name != "checkpoint.npz"]
         assert len(temporary) <= 1, temporary         # at most the killed save's
         if checkpoint.exists():                       # it loads, with all its checks
-            steps_seen.append(cli.load_checkpoint(checkpoint)[4]["step"])
+            steps_seen.append(training.load_checkpoint(checkpoint)[4]["step"])
             if steps_seen[-1] == 300:
                 break
     print("checkpoints after the kills were at steps", steps_seen)
@@ -185,7 +185,7 @@ def test_kill_9_at_random_moments_leaves_loadable_checkpoints(tmp_path):
 # process from inside a chosen function.
 DRIVER = """
 import os, signal, sys
-from tinygrad_seq import cli, nn
+from tinygrad_seq import cli, nn, training
 {patch}
 sys.exit(cli.main())
 """
@@ -208,7 +208,7 @@ def reference_bytes(args, tmp_path):
 def test_signals_during_the_save_wait_for_it(tmp_path):
     """Ctrl-C inside step 5, then Ctrl-C and SIGTERM while the checkpoint is written."""
     patch = """
-real_step, real_write, steps = cli.train_step, nn.utils._write_npz, []
+real_step, real_write, steps = training.train_step, nn.utils._write_npz, []
 def train_step(*args):
     steps.append(1)
     if len(steps) == 5:
@@ -218,7 +218,7 @@ def write(*args):
     os.kill(os.getpid(), signal.SIGINT)
     os.kill(os.getpid(), signal.SIGTERM)
     return real_write(*args)
-cli.train_step, nn.utils._write_npz = train_step, write
+training.train_step, nn.utils._write_npz = train_step, write
 """
     status, stdout, stderr = run_driver(patch, ["train", *ADDING, "--steps", 50, "--out",
                                                 tmp_path / "out"], tmp_path)
@@ -265,11 +265,11 @@ cli.build = build
     assert status == 143 and "stopped by SIGTERM" in stderr and "Traceback" not in stderr
     assert "training" not in stdout and not out.exists()
     patch = """
-real_evaluate = cli.Adding.evaluate
+real_evaluate = training.Adding.evaluate
 def evaluate(*args):
     os.kill(os.getpid(), signal.SIGHUP)
     return real_evaluate(*args)
-cli.Adding.evaluate = evaluate
+training.Adding.evaluate = evaluate
 """
     status, stdout, stderr = run_driver(patch, ["train", *ADDING, "--steps", 50, "--out", out],
                                         tmp_path)

@@ -97,7 +97,7 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: a saved group lacks {missing}")
             try:
                 self._check_hyper(g)
-            except ValueError as e:   # "Adam: lr must be ..." -> "Adam.load_state_dict: lr must be ..."
+            except ValueError as e:     # "Adam: lr must..." -> "Adam.load_state_dict: lr must..."
                 raise ValueError(f"{name}.load_state_dict: {str(e)[len(name) + 2:]}") from None
             hyper.append({k: copy.deepcopy(v) for k, v in g.items() if k != "params"})
             group_of.update(dict.fromkeys(g["params"], hyper[-1]))
