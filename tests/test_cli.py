@@ -473,7 +473,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(main, tm
     status, stdout, stderr = main("train", *ADDING, "--lr", "1e30", "--steps", 40,
                                   "--out", tmp_path / "a")
     assert status == 3, stderr
-    assert "training stopped at step 2: the loss is inf" in stderr and "Traceback" not in stderr
+    assert "training stopped: step 2: the loss is inf" in stderr and "Traceback" not in stderr
     assert "no checkpoint was written" in stderr and not list((tmp_path / "a").glob("*.npz"))
     status, stdout, stderr = main("train", *ADDING, "--lr", "1e30", "--steps", 40,
                                   "--save-every", 1, "--out", tmp_path / "b")
@@ -481,6 +481,11 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(main, tm
     assert (f"the last checkpoint, {tmp_path / 'b' / 'checkpoint.npz'} at step 1, is kept; to "
             f"go on with a smaller learning rate: tinygrad-seq train --resume") in stderr
     assert training.load_checkpoint(tmp_path / "b" / "checkpoint.npz")[4]["step"] == 1
+    # an update that overflows the weights (lr 1e39 in float32): nothing non-finite is saved
+    status, stdout, stderr = main("train", *ADDING, "--lr", "1e39", "--steps", 5,
+                                  "--save-every", 1, "--out", tmp_path / "c")
+    assert status == 3 and "after step 1, a parameter is inf or nan" in stderr
+    assert not (tmp_path / "c" / "checkpoint.npz").exists()
 
 
 def nan_at(step):
@@ -499,7 +504,7 @@ def test_on_nan_stop_or_skip(main, tmp_path, monkeypatch):
     monkeypatch.setattr(training.Adding, "loss", nan_at(4))
     status, stdout, stderr = main("train", *ADDING, "--steps", 8, "--save-every", 2,
                                   "--out", tmp_path / "stop")
-    assert status == 3 and "training stopped at step 4: the loss is nan" in stderr
+    assert status == 3 and "training stopped: step 4: the loss is nan" in stderr
     assert "at step 2, is kept" in stderr
     monkeypatch.setattr(training.Adding, "loss", nan_at(4))
     status, stdout, stderr = main("train", *ADDING, "--steps", 8, "--on-nan", "skip",

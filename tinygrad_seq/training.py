@@ -569,7 +569,8 @@ def train(task, model, opt, config, state, out_dir, plan, signals):
     def save():
         nonlocal last_save
         if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):
-            raise Stop(_diverged(state, "a parameter is inf or nan"), EXIT_DIVERGED)
+            raise Stop(_diverged(state, f"after step {state['step']}, a parameter is inf or "
+                                        f"nan"), EXIT_DIVERGED)
         with signals.saving():
             save_checkpoint(out_dir, model, opt, config, state)
         last_save = time.monotonic()
@@ -585,7 +586,9 @@ def train(task, model, opt, config, state, out_dir, plan, signals):
                 except NonFinite as e:
                     skipped += 1
                     if plan["on_nan"] == "stop" or skipped == MAX_SKIPPED:
-                        raise Stop(_diverged(state, e, skipped), EXIT_DIVERGED) from None
+                        raise Stop(_diverged(state, f"step {state['step'] + 1}: {e}"
+                                             + (f" ({skipped} steps in a row)" if skipped > 1
+                                                else "")), EXIT_DIVERGED) from None
                     tqdm.write(f"step {state['step'] + 1}: {e}: update skipped")
                 state["step"] += 1
                 state["step_run"] += 1
@@ -615,10 +618,9 @@ def train(task, model, opt, config, state, out_dir, plan, signals):
     return last
 
 
-def _diverged(state, why, skipped=1):
+def _diverged(state, why):
     path = state["saved"] and state["saved"][0]
-    return (f"training stopped at step {state['step'] + 1}: {why}"
-            + (f" ({skipped} steps in a row)" if skipped > 1 else "") + f"; {_kept(state)}"
+    return (f"training stopped: {why}; {_kept(state)}"
             + (f"; to go on with a smaller learning rate: tinygrad-seq train --resume {path} "
                f"--lr LR --override lr" if path else ""))
 
