@@ -221,8 +221,9 @@ def _overrides(args):
     """The settings --override names (as config keys)."""
     names = {name.strip().replace("-", "_") for item in args.override for name in item.split(",")
              if name.strip()}
-    for name in sorted(names - set(ADJUSTABLE) - {"text"}):
-        raise UsageError(f"--override {name}: expected some of "
+    unknown = sorted(names - set(ADJUSTABLE) - {"text"})
+    if unknown:
+        raise UsageError(f"--override {flag(unknown[0])[2:]}: expected some of "
                          + ", ".join(flag(k)[2:] for k in ADJUSTABLE) + ", text")
     if names and not args.resume:
         raise UsageError("--override is for --resume (a new run takes every setting as given)")
@@ -246,7 +247,8 @@ def _prepare_out(folder, config=None):
         raise UsageError(f"--out {folder}: cannot write there ({e.strerror or e})") from None
     if config is not None:
         parameters, _ = memory_estimate(config)
-        need, free = 12 * parameters + 2**20, shutil.disk_usage(path).free  # float32 x 3
+        # weights and Adam's two moments in float32, and the configuration
+        need, free = 3 * 4 * parameters + 2**20, shutil.disk_usage(path).free
         if free < need:
             raise UsageError(f"--out {folder}: a checkpoint needs about {format_bytes(need)}, the "
                              f"disk has {format_bytes(free)} free")
@@ -374,7 +376,7 @@ def main(argv=None):
     if argv[:1] == ["render"]:
         from tinygrad_seq.viz.__main__ import build_parser as render_parser, main as render_main
         try:
-            _check_file_out(render_parser().parse_args(argv[1:]).out)
+            _check_file_out(render_parser("tinygrad-seq render").parse_args(argv[1:]).out)
         except UsageError as e:
             print(f"tinygrad-seq render: error: {e}", file=sys.stderr)
             return EXIT_USAGE
