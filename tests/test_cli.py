@@ -307,6 +307,7 @@ def test_crafted_checkpoints_are_refused_and_left_alone(main, tmp_path, adding_c
         (config(batch="8"), "its config's batch must be an integer >= 1, got '8'"),
         (config(dropout=0.5), "unknown ['dropout']"),
         (lambda doc: doc["extra"]["config"].pop("seed"), "its config lacks ['seed']"),
+        (lambda doc: doc["extra"]["config"].update(text=None), "has unknown ['text']"),
         (extras(config=[1, 2]), "its config is not a dictionary"),
         (extras(rng={"state": "garbage"}), "its data generator's state is not numpy's PCG64"),
         (lambda doc: doc["extra"]["rng"].update(bit_generator="MT19937"), "PCG64 state"),
@@ -427,9 +428,25 @@ def test_resume_checks_the_text(main, tmp_path, text_file, charlm_checkpoint):
     status, _, stderr = main("train", "--resume", charlm_checkpoint, "--text", other,
                              "--override", "text", "--steps", 4, "--out", tmp_path / "other")
     assert status == 0, stderr
-    config = nn.utils.read_extras(tmp_path / "other" / "checkpoint.npz")["config"]
-    assert config["text"] == str(other)
+    recorded = nn.utils.read_extras(tmp_path / "other" / "checkpoint.npz")["config"]
+    assert recorded["text"] == str(other)
     assert charlm_checkpoint.read_bytes() == before
+
+    # a checkpoint from before texts were recorded goes on with the text given, and says so
+    old = forged(charlm_checkpoint, tmp_path / "old.npz", meta=lambda doc: [
+        doc["extra"]["config"].pop(key) for key in ("text", "text_sha256")])
+    status, stdout, stderr = main("train", "--resume", old, "--text", same, "--steps", 4,
+                                  "--out", tmp_path / "old")
+    assert status == 0 and "does not record which text it was trained on" in stderr, stderr
+    assert nn.utils.read_extras(tmp_path / "old" / "checkpoint.npz")["config"]["text"] == str(same)
+    assert_refused(main("train", "--resume", old, "--text", foreign, "--out", tmp_path / "old2"),
+                   "holds 4 characters that are not in the checkpoint's vocabulary")
+    assert main("sample", "--checkpoint", old, "--length", 5)[0] == 0
+    for edit in (config(text_sha256="abc"), lambda doc: doc["extra"]["config"].pop("text"),
+                 config(vocab=["a", "a"])):
+        bad = forged(charlm_checkpoint, tmp_path / "bad.npz", meta=edit)
+        assert_refused(main("sample", "--checkpoint", bad), "is not a usable tinygrad-seq "
+                                                            "checkpoint: its ")
 
 
 # ---------------------------------------------------------------------------------------------

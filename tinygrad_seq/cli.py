@@ -298,7 +298,7 @@ def cmd_train(args, signals):
         if config["task"] == "charlm":
             text = load_text(args.text)
             config.update(text_settings(args.text, text))
-        task, model, opt = build(config, text)
+        task, model, opt = build(config, text, args.text)
         state = {"step": 0, "rng": np.random.default_rng(config["seed"]), "step_run": 0,
                  "saved": None}
     steps = args.steps if args.steps or args.minutes else state["step"] + 1000

@@ -90,12 +90,12 @@ class CharLM:
     every_step, metric = True, "bits per character"
     streams = 32
 
-    def __init__(self, config, text=None):
+    def __init__(self, config, text=None, source=None):
         self.vocab = data.Vocab.from_list(config["vocab"]) if "vocab" in config else \
-            _vocab_of(text, config)
+            _vocab_of(text, source)
         self.train_ids = self.held_out = None
         if text is not None:
-            _check_text(text, self.vocab, config)
+            _check_text(text, self.vocab, config, source)
             self.train_ids, self.held_out = data.split_corpus(self.vocab.encode(text))
         config.update(vocab=self.vocab.to_list(), symbols=len(self.vocab),
                       outputs=len(self.vocab), features=0)
@@ -127,24 +127,24 @@ class CharLM:
         return self.report(total / (usable * streams))
 
 
-def _vocab_of(text, config):
+def _vocab_of(text, source):
     try:
         return data.Vocab.from_text(text)
     except ValueError:
-        raise UsageError(f"{_text_name(config['text'])} holds no character but U+FFFD (the "
+        raise UsageError(f"{_text_name(source)} holds no character but U+FFFD (the "
                          f"replacement character, which stands for unknown ones): nothing to "
                          f"learn") from None
 
 
-def _check_text(text, vocab, config):
-    """Refuse a text with characters outside the model's vocabulary (naming them), or too short
-    for training windows of seq_len + 1 characters and a held-out part (the last 10%) of at
-    least one character per stream and a target."""
+def _check_text(text, vocab, config, source):
+    """Refuse a text (read from `source`) with characters outside the model's vocabulary
+    (naming them), or too short for training windows of seq_len + 1 characters and a held-out
+    part (the last 10%) of at least one character per stream and a target."""
     unknown = sorted(set(text) - set(vocab.itos))
     if unknown:
         shown = ", ".join(f"{c!r} (U+{ord(c):04X}, " + (
             "once)" if text.count(c) == 1 else f"{text.count(c):,} times)") for c in unknown[:10])
-        raise UsageError(f"{_text_name(config['text'])} holds {len(unknown)} characters that "
+        raise UsageError(f"{_text_name(source)} holds {len(unknown)} characters that "
                          f"are not in the checkpoint's vocabulary: {shown}"
                          f"{', ...' if len(unknown) > 10 else ''}; the model has no input or "
                          f"output for them")
@@ -157,7 +157,7 @@ def _check_text(text, vocab, config):
         least = max(int((config["seq_len"] + 1) / 0.9) - 2, 10 * CharLM.streams)
         while not enough(least):
             least += 1
-        raise UsageError(f"{_text_name(config['text'])} has {len(text):,} characters; "
+        raise UsageError(f"{_text_name(source)} has {len(text):,} characters; "
                          f"--seq-len {config['seq_len']} needs at least {least:,} (training "
                          f"windows of seq_len + 1 characters, and the last 10% held out and read "
                          f"as {CharLM.streams} streams)")
@@ -171,7 +171,7 @@ class _Generated:
     """Tasks drawn from a generator in data.py; held-out: 1,000 fresh sequences."""
     held_out_sequences = 1000
 
-    def __init__(self, config, text=None):
+    def __init__(self, config, text=None, source=None):
         config.update(self.shape)
 
     @staticmethod
@@ -284,7 +284,7 @@ RANGES = {"hidden": Range(int, 1), "layers": Range(int, 1), "seq_len": Range(int
           "clip": Range(float, 0), "tbptt": Range(int, 0), "seed": SEED_RANGE}
 # settings a --resume may change with --override; the others define the run
 ADJUSTABLE = ("seq_len", "batch", "lr", "clip", "tbptt")
-TEXT_KEYS = ("vocab", "text", "text_sha256")             # charlm's; see _text_settings
+TEXT_RECORD = ("text", "text_sha256")      # charlm's record of its text (see text_settings)
 DERIVED = ("symbols", "features", "outputs", "every_step")  # filled in by the task
 
 
@@ -323,24 +323,30 @@ def check_checkpoint_config(config, path):
         raise refuse(f"its config names task {config.get('task')!r} and cell "
                      f"{config.get('cell')!r}; expected one of {', '.join(TASKS)} and one of "
                      f"{', '.join(CELLS)}")
-    expected = {"task", "cell", *RANGES} | set(TEXT_KEYS if config["task"] == "charlm" else ())
+    expected = {"task", "cell", *RANGES} | ({"vocab"} if config["task"] == "charlm" else set())
     missing = sorted(expected - set(config))
-    unknown = sorted(set(config) - expected - set(DERIVED))
+    unknown = sorted(set(config) - expected - set(DERIVED)
+                     - set(TEXT_RECORD if config["task"] == "charlm" else ()))
     if missing or unknown:
-        raise refuse(f"its config lacks {missing} and has unknown {unknown} (written by "
-                     f"another version of tinygrad-seq?)")
+        raise refuse("its config " + " and ".join(
+            ([f"lacks {missing}"] if missing else []) + ([f"has unknown {unknown}"] if unknown
+                                                         else []))
+                     + " (written by another version of tinygrad-seq?)")
     try:
         check_config(config, name=lambda key: f"its config's {key}")
     except UsageError as e:
         raise refuse(e) from None
     if config["task"] == "charlm":
-        vocab, sha = config["vocab"], config["text_sha256"]
+        vocab = config["vocab"]
         if not (isinstance(vocab, list) and vocab and len(set(vocab)) == len(vocab)
                 and all(isinstance(c, str) and len(c) == 1 and c != data.Vocab.UNK
                         for c in vocab)):
             raise refuse("its vocabulary is not a list of distinct characters")
-        if not (config["text"] is None or isinstance(config["text"], str)) or not (
-                isinstance(sha, str) and len(sha) == 64 and set(sha) <= set("0123456789abcdef")):
+        recorded = [key in config for key in TEXT_RECORD]   # neither: written before texts were
+        if any(recorded) and not (                             # recorded (load_checkpoint)
+                all(recorded) and (config["text"] is None or isinstance(config["text"], str))
+                and isinstance(config["text_sha256"], str) and len(config["text_sha256"]) == 64
+                and set(config["text_sha256"]) <= set("0123456789abcdef")):
             raise refuse("its text is not a path (or null) and a SHA-256")
 
 
@@ -424,10 +430,11 @@ def format_bytes(n):
 # ---------------------------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------------------------
-def build(config, text=None, training=True):
+def build(config, text=None, source=None, training=True):
     """Task, model and optimizer for a checked configuration (the task fills in the model's
-    sizes; what they need in memory is checked before the model is made)."""
-    task = TASK_CLASSES[config["task"]](config, text)
+    sizes; what they need in memory is checked before the model is made). A charlm text comes
+    from `source` (its file; None: Python's documentation)."""
+    task = TASK_CLASSES[config["task"]](config, text, source)
     config["every_step"] = task.every_step
     check_memory(config, training)
     ts.manual_seed(config["seed"])
@@ -679,19 +686,25 @@ def load_checkpoint(path, text_path=None, with_text=True, requested=None, overri
     if requested is not None:
         _apply_requested(config, requested, overrides, path)
     text = None
+    source = text_path if text_path is not None else config.get("text")
     if config["task"] == "charlm" and with_text:
-        source = text_path if text_path is not None else config["text"]
         text = load_text(source, "" if text_path is not None else
-                          "; the checkpoint was trained on this text: give it with --text")
+                         "; the checkpoint was trained on this text: give it with --text")
         record = text_settings(source, text)
-        if requested is not None and record["text_sha256"] != config["text_sha256"]:
+        if "text_sha256" not in config:
+            if requested is not None:
+                say(f"tinygrad-seq: note: {path} does not record which text it was trained on "
+                    f"(it was written by an older tinygrad-seq); training goes on with "
+                    f"{_text_name(source)}")
+            config.update(record)
+        elif requested is not None and record["text_sha256"] != config["text_sha256"]:
             if "text" not in overrides:
                 raise UsageError(f"{_text_name(source)} is not the text {path} was trained on "
                                  f"({_text_name(config['text'])}, SHA-256 "
                                  f"{config['text_sha256'][:12]}...); to train on with it, add "
                                  f"--override text")
             config.update(record)
-    task, model, opt = build(config, text, training=requested is not None)
+    task, model, opt = build(config, text, source, training=requested is not None)
     try:
         nn.utils.load(path, model, opt)
     except ValueError as e:
