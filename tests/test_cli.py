@@ -28,8 +28,10 @@ CHARLM = ["--hidden", "8", "--seq-len", "8", "--batch", "4"]
 
 
 def run(*args, timeout=300):
+    """The real command, run from a scratch folder (a default --out never lands here)."""
     return subprocess.run([sys.executable, "-m", "tinygrad_seq", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          cwd=tempfile.gettempdir())
 
 
 @pytest.fixture
@@ -99,7 +101,8 @@ def test_the_issues_refusals_in_real_processes(tmp_path):
         (["sample", "--checkpoint", afile, "--prime", os.fsdecode(b"caf\xe9")],
          "expected UTF-8 text; byte 0xe9"),
         (["render", "--out", tmp_path / "missing" / "dir" / "r.svg"], "does not exist"),
-        (["gradflow", "--checkpoint", afile, "--steps", 2000], "<= 400, got '2000'"),
+        (["gradflow", "--checkpoint", afile, "--steps", 2000, "--out", tmp_path / "o"],
+         "<= 400, got '2000'"),
     ]
     for args, message in cases:
         done = run(*args)
@@ -254,9 +257,9 @@ def test_other_commands_refuse_bad_arguments(main, tmp_path, charlm_checkpoint,
         (["render", "--out", tmp_path / "missing" / "dir" / "r.svg"], "/missing/dir does not "
                                                                       "exist"),
         (["render", "--out", tmp_path], "is a folder; give a file name"),
-        (["gradflow", "--checkpoint", adding_checkpoint, "--steps", "2000"],
+        (["gradflow", "--checkpoint", adding_checkpoint, "--steps", "2000", "--out", tmp_path],
          "argument --steps: expected an integer >= 1 and <= 400, got '2000'"),
-        (["gradflow", "--checkpoint", adding_checkpoint, "--steps", "0"],
+        (["gradflow", "--checkpoint", adding_checkpoint, "--steps", "0", "--out", tmp_path],
          "argument --steps: expected an integer >= 1"),
         (["gradflow", "--checkpoint", adding_checkpoint, "--out", afile], "is a file, not a "
                                                                           "folder"),
