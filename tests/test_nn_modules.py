@@ -147,10 +147,10 @@ def test_failed_save_leaves_the_old_file(tmp_path, monkeypatch):
     nn.utils.save(path, model)
     old = path.read_bytes()
 
-    def broken_savez(*args, **kwargs):
+    def broken_write(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", broken_savez)
+    monkeypatch.setattr(np.lib.format, "write_array", broken_write)
     with pytest.raises(OSError, match="disk full"):
         nn.utils.save(path, model)
     assert path.read_bytes() == old and os.listdir(tmp_path) == ["ckpt.npz"]

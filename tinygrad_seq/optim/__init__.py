@@ -157,7 +157,9 @@ class Optimizer:
 
     def check_state_dict(self, state_dict):
         """The state and hyper-parameters `state_dict` would load, or a ValueError; changes
-        nothing (checkpoint loading checks model and optimizer before touching either)."""
+        nothing (checkpoint loading checks model and optimizer before touching either). Checked:
+        the groups' layout, every hyper-parameter, and each parameter's state (see
+        `_checked_param_state`)."""
         params, name = self._params(), type(self).__name__
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
@@ -165,30 +167,62 @@ class Optimizer:
             raise ValueError(f"{name}.load_state_dict: the saved parameter groups "
                              f"({[len(g['params']) for g in groups]} parameters) do not match "
                              f"this optimizer's ({[len(g['params']) for g in self.param_groups]})")
+        order = [i for g in groups for i in g["params"]]
+        if order != list(range(len(params))):
+            raise ValueError(f"{name}.load_state_dict: the saved groups list the parameters "
+                             f"{order}, expected 0 to {len(params) - 1} in order")
+        hyper, group_of = [], {}
+        for g, own in zip(groups, self.param_groups):
+            missing = sorted(k for k in own if k not in g)
+            if missing:
+                raise ValueError(f"{name}.load_state_dict: a saved group lacks {missing}")
+            try:
+                self._check_hyper(g)
+            except ValueError as e:     # "Adam: Invalid..." -> "Adam.load_state_dict: Invalid..."
+                raise ValueError(f"{name}.load_state_dict: {str(e)[len(name) + 2:]}") from None
+            hyper.append({k: copy.deepcopy(v) for k, v in g.items() if k != "params"})
+            group_of.update(dict.fromkeys(g["params"], hyper[-1]))
         new_state = {}
         for i, s in state_dict["state"].items():
             i = int(i)
             if not 0 <= i < len(params):
                 raise ValueError(f"{name}.load_state_dict: state for parameter {i}, but there "
                                  f"are only {len(params)}")
-            new_state[id(params[i])] = self._checked_param_state(i, params[i], s)
-        hyper = [{k: copy.deepcopy(v) for k, v in g.items() if k != "params"} for g in groups]
+            new_state[id(params[i])] = self._checked_param_state(i, params[i], s, group_of[i])
         return new_state, hyper
 
-    def _checked_param_state(self, i, p, saved):
-        """A copy of one parameter's saved state, its arrays cast to p's dtype and checked to
-        have p's shape."""
-        for key, value in saved.items():
-            if isinstance(value, np.ndarray) and value.shape != p.shape:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: {key} of parameter "
-                                 f"{i} has shape {value.shape}, the parameter {p.shape}")
-        return {k: np.array(v, dtype=p.dtype) if isinstance(v, np.ndarray) else v
+    def _checked_param_state(self, i, p, saved, group):
+        """A copy of one parameter's saved state: the names this optimizer keeps
+        (`_state_names`), arrays of floats shaped like p (cast to p's dtype), counts >= 1."""
+        name = type(self).__name__
+        arrays, counters = self._state_names(group)
+        if saved and set(saved) != arrays | counters:
+            raise ValueError(f"{name}.load_state_dict: the state of parameter {i} holds "
+                             f"{sorted(saved)}; {name} keeps {sorted(arrays | counters)}")
+        for key in arrays & set(saved):
+            value = saved[key]
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                raise ValueError(f"{name}.load_state_dict: {key} of parameter {i} must be an "
+                                 f"array of floats, got {_kind(value)}")
+            if value.shape != p.shape:
+                raise ValueError(f"{name}.load_state_dict: {key} of parameter {i} has shape "
+                                 f"{value.shape}, the parameter {p.shape}")
+        for key in counters & set(saved):
+            if not isinstance(saved[key], numbers.Integral) or isinstance(saved[key], bool) \
+                    or saved[key] < 1:
+                raise ValueError(f"{name}.load_state_dict: {key} of parameter {i} must be a "
+                                 f"whole number >= 1, got {saved[key]!r}")
+        return {k: np.array(v, dtype=p.dtype) if k in arrays else int(v)
                 for k, v in saved.items()}
 
     def _apply_state(self, new_state, hyper):
         self.state = new_state
         for own, saved in zip(self.param_groups, hyper):
             own.update(saved)
+
+
+def _kind(value):
+    return f"{value.dtype} array" if isinstance(value, np.ndarray) else type(value).__name__
 
 
 def _is_finite(value):
@@ -208,6 +242,11 @@ class SGD(Optimizer):
                  nesterov=False):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
+
+    @staticmethod
+    def _state_names(group):
+        """(arrays, counters) of a parameter's state once it has taken a step."""
+        return ({"momentum_buffer"} if group["momentum"] else set()), set()
 
     def _update(self, p, g, state, group):
         if group["weight_decay"]:
@@ -233,6 +272,11 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @staticmethod
+    def _state_names(group):
+        """(arrays, counters) of a parameter's state once it has taken a step."""
+        return {"exp_avg", "exp_avg_sq"}, {"step"}
 
     def _update(self, p, g, state, group):
         lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
@@ -267,6 +311,13 @@ class RMSprop(Optimizer):
                  centered=False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered))
+
+    @staticmethod
+    def _state_names(group):
+        """(arrays, counters) of a parameter's state once it has taken a step."""
+        arrays = {"square_avg"} | ({"momentum_buffer"} if group["momentum"] else set()) | \
+            ({"grad_avg"} if group["centered"] else set())
+        return arrays, {"step"}
 
     def _update(self, p, g, state, group):
         alpha = group["alpha"]
@@ -306,6 +357,11 @@ class Adagrad(Optimizer):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps,
                                       weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value))
+
+    @staticmethod
+    def _state_names(group):
+        """(arrays, counters) of a parameter's state once it has taken a step."""
+        return {"sum"}, {"step"}
 
     def _update(self, p, g, state, group):
         if not state:

@@ -187,7 +187,7 @@ class LBFGS(Optimizer):
                      ro=np.array(ro, dtype=d.dtype))
         return orig_loss
 
-    def _checked_param_state(self, i, p, saved):
+    def _checked_param_state(self, i, p, saved, group):
         """LBFGS's state is the history of one flat vector (all the parameters), not shaped
         like a parameter."""
         params = self.param_groups[0]["params"]
