@@ -26,7 +26,7 @@ from ..nn.module import Parameter
 from . import colors
 from .flow import consumers, fused_nodes, run_order, step_groups, step_state_norms
 from .graph import Graph
-from .layout import PinnedDigraph, place, steps_per_row
+from .layout import PinnedDigraph, edge_line, node_line, place, steps_per_row
 
 VIEWS = ("op", "cell", "layer", "rolled", "backward")
 PLAIN_STEP, PLAIN_CELL, PLAIN_PARAM, PLAIN_INPUT = "#f2f2f2", "#d9ead3", "#cfe2f3", "#eeeeee"
@@ -145,14 +145,12 @@ class _Spec:
         for nid, (attrs, cluster) in nodes.items():
             members[cluster].append((nid, attrs))
         for nid, attrs in members.pop(None, []):
-            g.node(nid, **attrs)
+            g.body.append(node_line(nid, attrs))
         for cluster, attrs in clusters.items():
             with g.subgraph(name=f"cluster_{cluster}") as sub:
                 sub.attr(**attrs)
-                for nid, node_attrs in members.get(cluster, []):
-                    sub.node(nid, **node_attrs)
-        for tail, head, attrs in edges:
-            g.edge(tail, head, **attrs)
+                sub.body += [node_line(nid, a) for nid, a in members.get(cluster, [])]
+        g.body += [edge_line(tail, head, attrs) for tail, head, attrs in edges]
         return g
 
 

@@ -48,6 +48,27 @@ def steps_per_row(steps, step_width, step_height, bands=1, extra_height=0.0, wra
     return min(range(1, steps + 1), key=miss) if steps > 1 else 1
 
 
+def node_line(nid, attrs):
+    """A DOT node statement. The statements are written here, not by the graphviz package,
+    whose careful quoting was most of the time to build a 100-step picture."""
+    return f"\t{_quote(nid)} {_attr_list(attrs)}\n"
+
+
+def edge_line(tail, head, attrs):
+    return f"\t{_quote(tail)} -> {_quote(head)} {_attr_list(attrs)}\n"
+
+
+def _attr_list(attrs):
+    return "[" + " ".join(f"{k}={_quote(v)}" for k, v in attrs.items()) + "]"
+
+
+def _quote(value):
+    value = str(value)
+    if value.startswith("<") and value.endswith(">"):      # an HTML-like label
+        return value
+    return '"' + value.replace('"', '\\"') + '"'
+
+
 class PinnedDigraph(graphviz.Digraph):
     """A Digraph whose nodes, clusters and edges all carry their positions: `neato -n2` only
     draws it (for save(), .render() and Jupyter alike)."""
@@ -310,25 +331,25 @@ def _layout_pieces(graph_attr, node_attr, nodes, clusters, edges, block_of, inne
     members = defaultdict(list)
     for nid, (attrs, cluster) in nodes.items():
         members[block_of[nid]].append((nid, attrs, cluster))
+    cells = [piece for piece in members if piece in grid and piece not in clusters]
+    # a cell is a piece of one node: only its size matters, so all share one cluster
+    g.body += [node_line(nid, attrs) for piece in cells for nid, attrs, _ in members[piece]]
     names = {}
-    for i, piece in enumerate(sorted(members)):
+    for i, piece in enumerate(sorted(set(members) - set(cells))):
         names[f"cluster_p{i}"] = piece
         with g.subgraph(name=f"cluster_p{i}") as sub:
             sub.attr(**(clusters[piece] if piece in clusters else {"style": "invis"}))
-            for nid, attrs, cluster in members[piece]:
-                if cluster not in inner.get(piece, []):
-                    sub.node(nid, **attrs)
+            sub.body += [node_line(nid, attrs) for nid, attrs, cluster in members[piece]
+                         if cluster not in inner.get(piece, [])]
             for j, nested in enumerate(inner.get(piece, [])):
                 names[f"cluster_p{i}_{j}"] = f"cluster {nested}"
                 with sub.subgraph(name=f"cluster_p{i}_{j}") as box:
                     box.attr(**clusters[nested])
-                    for nid, attrs, cluster in members[piece]:
-                        if cluster == nested:
-                            box.node(nid, **attrs)
+                    box.body += [node_line(nid, attrs) for nid, attrs, cluster
+                                 in members[piece] if cluster == nested]
     inside = [i for i, (tail, head, _) in enumerate(edges)
               if block_of[tail] == block_of[head] and tail not in grid]
-    for i in inside:
-        g.edge(*edges[i][:2], **edges[i][2])
+    g.body += [edge_line(*edges[i]) for i in inside]
     layout = json.loads(g.pipe(format="json0"))
     pieces, spots, name_of = {}, {}, {}
     for item in layout.get("objects", []):
@@ -339,7 +360,11 @@ def _layout_pieces(graph_attr, node_attr, nodes, clusters, edges, block_of, inne
             (spots if target.startswith("cluster ") else pieces)[target] = bb
         elif "pos" in item:
             x, y = (float(v) for v in item["pos"].split(","))
-            spots[item["name"]] = (x, y, float(item["width"]) * 72, float(item["height"]) * 72)
+            w, h = float(item["width"]) * 72, float(item["height"]) * 72
+            spots[item["name"]] = (x, y, w, h)
+            if item["name"] in grid:             # a cell: its piece is the node and a margin
+                pieces[item["name"]] = (x - w / 2 - PAD, y - h / 2 - PAD, x + w / 2 + PAD,
+                                        y + h / 2 + PAD)
     waiting = defaultdict(list)          # dot lists edges by tail: find each one's index
     for i in inside:
         waiting[edges[i][:2]].append(i)
