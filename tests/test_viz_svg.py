@@ -127,6 +127,17 @@ def test_legend_range_is_the_pictures_own(view, tmp_path):
     assert numbers[0] == f"{lo:.2e}" and numbers[-1] == f"{hi:.2e}"
 
 
+def test_a_given_scale_is_shared_by_pictures(tmp_path):
+    loss, norms, _ = known_chain()
+    root = rendered(viz.draw(loss, view="cell", scale=(1e-6, 1e3)), tmp_path)
+    assert legend_range(root) == pytest.approx((1e-6, 1e3))
+    fills = {t: f for t, (f, _, _) in shapes(root, "node").items() if t.startswith("cell/")}
+    position = (math.log10(norms[0]) + 6) / 9           # the map's own colour there
+    assert fills["cell/toy/0"] == viz.colors.colour(position)
+    with pytest.raises(ValueError, match="scale must be"):
+        viz.draw(loss, scale=(0, 1))
+
+
 def test_a_zero_gradient_is_white_and_marked_not_on_the_scale(tmp_path):
     loss, _, _ = known_chain([0.5, 0.0, 2.0, 0.25])
     root = rendered(viz.draw(loss, view="cell"), tmp_path)

@@ -35,7 +35,8 @@ ZERO_EDGE = "#b0b0b0"          # an edge that carried a gradient of exactly zero
 
 
 def draw(output, view=None, *, gradients=None, vanishing=1e-6, exploding=1e3, max_nodes=1000,
-         wrap=None, show_saved=False, show_values=False, expand_fused=False, title=None):
+         wrap=None, scale=None, show_saved=False, show_values=False, expand_fused=False,
+         title=None):
     """Draw the graph that produced `output` (a Tensor) as a graphviz.Digraph.
 
     view        "op", "cell", "layer", "rolled" or "backward"; by default "op", or "cell" (with a
@@ -46,6 +47,8 @@ def draw(output, view=None, *, gradients=None, vanishing=1e-6, exploding=1e3, ma
     max_nodes   refuse pictures with more nodes than this (None: no limit)
     wrap        steps per row in the op and cell views: None chooses so that the picture's
                 width / height stays near 1.5; 0 puts every step in one row
+    scale       (smallest, largest): colour on this range instead of the picture's own, so
+                that several pictures share one scale (norms outside take the end colours)
     show_saved  list the shapes each op saved for backward (or "freed" after backward)
     show_values summarise leaf and output values (mean, std, min, max)
     expand_fused in the op view, draw a fused layer (nn.LSTM(fused=True), one node for the whole
@@ -56,7 +59,10 @@ def draw(output, view=None, *, gradients=None, vanishing=1e-6, exploding=1e3, ma
     """
     if view is not None and view not in VIEWS:
         raise ValueError(f"draw: view must be one of {VIEWS}, got {view!r}")
-    steps_per_row(1, 1, 1, wrap=wrap)          # a bad wrap is refused before any work
+    steps_per_row(1, 1, 1, wrap=wrap)          # a bad wrap or scale is refused before any work
+    if scale is not None and not (len(scale) == 2 and 0 < scale[0] <= scale[1] < math.inf):
+        raise ValueError(f"draw: scale must be (smallest, largest) with 0 < smallest <= "
+                         f"largest, got {scale!r}")
     graph = Graph(output)
     if gradients is None:
         gradients = graph.has_gradients
@@ -76,7 +82,7 @@ def draw(output, view=None, *, gradients=None, vanishing=1e-6, exploding=1e3, ma
         raise ValueError(f"draw: the {view or 'op'!r} view of this graph has {spec.count} nodes, "
                          f"more than max_nodes={max_nodes}; use a collapsed view (view='cell', "
                          f"'layer' or 'rolled'), or pass a larger max_nodes")
-    return spec.to_digraph(title, gradients, vanishing, exploding)
+    return spec.to_digraph(title, gradients, vanishing, exploding, scale)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,8 +115,8 @@ class _Spec:
             a for _, _, a in self.edges]
         return [a[key] for a in items for key in ("_fill", "_band", "_edge") if key in a]
 
-    def to_digraph(self, title, gradients, vanishing, exploding):
-        scale = colors.Scale(self.norms())
+    def to_digraph(self, title, gradients, vanishing, exploding, scale=None):
+        scale = colors.Scale(scale or self.norms())
         graph_attr = {
             "rankdir": "LR", "fontname": "Helvetica", "fontsize": "11", "nodesep": "0.15",
             "ranksep": "0.3",
@@ -122,9 +128,10 @@ class _Spec:
         nodes = {nid: (_resolve(attrs, scale), cluster)
                  for nid, (attrs, cluster) in self.nodes.items()}
         if gradients:
-            bands = any("_band" in attrs for attrs, _ in self.nodes.values()) or any(
-                "_band" in attrs for attrs in self.clusters.values())
-            nodes["legend"] = (dict(label=_legend(scale, vanishing, exploding, bands),
+            marked = [a for a, _ in self.nodes.values()] + list(self.clusters.values())
+            steps = [a for a in marked if "_step" in a]
+            bands = any("_band" in a for a in steps)
+            nodes["legend"] = (dict(label=_legend(scale, vanishing, exploding, steps, bands),
                                     shape="plaintext", tooltip=_legend_tooltip(scale)), None)
         clusters = {cid: _resolve(attrs, scale) for cid, attrs in self.clusters.items()}
         edges = [(tail, head, _resolve(attrs, scale)) for tail, head, attrs in self.edges]
@@ -188,7 +195,7 @@ def _edge_style(norm, scale):
     return dict(color=scale.colour(norm), penwidth=f"{scale.width(norm):.2f}", **tooltip)
 
 
-def _legend(scale, vanishing, exploding, bands):
+def _legend(scale, vanishing, exploding, steps, bands):
     """The scale as a colour bar from the picture's smallest to its largest norm, and the marks."""
     # a continuous bar of thin cells; labels under six blocks of it: the smallest norm at the
     # left end, the largest at the right end, the others at their blocks' middles
@@ -203,12 +210,12 @@ def _legend(scale, vanishing, exploding, bands):
     scale_table = (f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
                    f'<TR>{bar}</TR><TR>{labels}</TR></TABLE>')
     fill = "a step's fill: ||dL/dh_t||" + (", its lower band: ||dL/dc_t||" if bands else "")
-    marks = (f'<FONT POINT-SIZE="9">{html.escape(fill)}<BR/>dashed outline: vanished (below '
-             f'{vanishing:.0e}); thick outline: exploded (above {exploding:.0e}); white: no '
-             f'gradient</FONT>')
+    marks = (f'<TR><TD><FONT POINT-SIZE="9">{html.escape(fill)}<BR/>dashed outline: vanished '
+             f'(below {vanishing:.0e}); thick outline: exploded (above {exploding:.0e}); white: '
+             f'no gradient</FONT></TD></TR>') if steps else ""
     return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">'
             f'<TR><TD>gradient norm, log scale</TD></TR><TR><TD>{scale_table}</TD></TR>'
-            f'<TR><TD>{marks}</TD></TR></TABLE>>')
+            f'{marks}</TABLE>>')
 
 
 def _legend_tooltip(scale):
@@ -241,7 +248,7 @@ def _step_attrs(title, norms, gradients, vanishing, exploding, plain, short=Fals
         return dict(label=label, style="filled,rounded", fillcolor=plain, color="#888888")
     health = _health(norms, vanishing, exploding)
     h, c = norms.get("h"), norms.get("c")
-    attrs = dict(_fill=h, _plain=plain, color="#555555", penwidth="1",
+    attrs = dict(_step=True, _fill=h, _plain=plain, color="#555555", penwidth="1",
                  style="filled,rounded" + (",dashed" if health == "vanished" else ""),
                  tooltip=", ".join(f"||dL/d{s}_t|| = {v:.4e}" for s, v in (("h", h), ("c", c))
                                    if v is not None))

@@ -160,6 +160,7 @@ def place(graph_attr, node_attr, nodes, clusters, edges, grid, wrap):
                                    max(c[3] for c in inside) + PAD)
     lanes, pairs, seen = defaultdict(int), defaultdict(int), defaultdict(int)
     taken = set(grid.values())
+    gaps = [col * (step_w + GAP) - GAP / 2 for col in range(per_row + 1)]   # between columns
     for i, (tail, head, _) in enumerate(edges):
         if i not in curves:
             pairs[tail, head] += 1
@@ -173,26 +174,33 @@ def place(graph_attr, node_attr, nodes, clusters, edges, grid, wrap):
             continue
         k, seen[tail, head] = seen[tail, head], seen[tail, head] + 1
         path = _route(geometry[tail], geometry[head], cell[block_of[tail]],
-                      cell[block_of[head]], (_on_grid(block_of[tail], grid, taken, per_row),
-                                             _on_grid(block_of[head], grid, taken, per_row)),
+                      cell[block_of[head]],
+                      (_on_grid(block_of[tail], grid, taken, per_row, framed),
+                       _on_grid(block_of[head], grid, taken, per_row, framed)),
                       lanes, 9.0 * (k - (pairs[tail, head] - 1) / 2),
-                      single=block_of[tail] == tail and block_of[head] == head)
+                      cells=(block_of[tail] == tail, block_of[head] == head), gaps=gaps)
         attrs["pos"] = _spline(path)
-        if "label" in attrs:
+        if "label" in attrs:                 # beside the middle piece of the edge
             (px, py), (qx, qy) = path[len(path) // 2 - 1], path[len(path) // 2]
-            attrs["lp"] = _pair(((px + qx) / 2, (py + qy) / 2 - 6))
+            upright = abs(qx - px) < abs(qy - py)
+            attrs["lp"] = _pair(((px + qx) / 2 + 7 * upright, (py + qy) / 2 - 6 * (not upright)))
     return per_row
 
 
-def _on_grid(piece, grid, taken, per_row):
-    """False for a piece of the rest; "open below" for a step with no step of its band below
-    it (an edge to something below can leave it downwards), else True."""
+def _on_grid(piece, grid, taken, per_row, framed):
+    """False for a piece of the rest; for a step, {side: room} for the sides ("above",
+    "below") with no step of its band next to it, through which an edge to something there
+    can leave straight (room: how far its band's frame reaches past the step), else True."""
     if piece not in grid:
         return False
     band, t = grid[piece]
     row, col = snake_position(t, per_row)
-    below = (row + 1) * per_row + (col if row % 2 else per_row - 1 - col)
-    return True if (band, below) in taken else "open below"
+    open_sides = {}
+    for side, other in (("above", row - 1), ("below", row + 1)):
+        if other < 0 or (band, other * per_row + (
+                col if other % 2 == 0 else per_row - 1 - col)) not in taken:
+            open_sides[side] = framed * (PAD + (LABEL if side == "above" and row == 0 else 0))
+    return open_sides or True
 
 
 def _levels(nodes, edges, grid, block_of):
@@ -245,16 +253,18 @@ def _height(bb):
     return bb[3] - bb[1]
 
 
-def _route(a, b, cell_a, cell_b, on_grid, lanes, offset, single):
+def _route(a, b, cell_a, cell_b, on_grid, lanes, offset, cells, gaps):
     """The corners of an edge between two pieces (y down), along the gaps between them.
 
     A step on the grid is left and entered from the side, through the vertical gap beside it
     (on the other end's side); a piece of the rest from above or below, through the
     horizontal gap next to it. Vertical gaps run between the grid's columns, horizontal ones
-    along the pieces; between the two ends the edge follows one, then the other. A cell
-    straight above or below its neighbour is joined straight. `offset` separates edges
-    between the same two nodes."""
+    along the pieces; between the two ends the edge follows one, then the other (`gaps`: the
+    x of the vertical gaps). A cell is left (entered) straight up or down when no step of its
+    band is there, and a cell straight above or beside its neighbour is joined straight.
+    `offset` separates edges between the same two nodes."""
     (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    single = all(cells)
     if single and abs(cell_a[0] - cell_b[0]) < 1:          # neighbours in a column
         if abs(cell_b[1] - cell_a[3] - GAP) < 1:
             return [(ax + offset, ay + ah / 2), (bx + offset, by - bh / 2)]
@@ -266,21 +276,26 @@ def _route(a, b, cell_a, cell_b, on_grid, lanes, offset, single):
         if abs(cell_a[0] - cell_b[2] - GAP) < 1:
             return [(ax - aw / 2, ay + offset), (bx + bw / 2, by + offset)]
 
-    def access(x, y, w, h, cell, grid, other_x, other_y):
+    def access(x, y, w, h, cell, grid, alone, other_x, other_y):
         """(where the edge meets the node, where it joins a gap, the gap's middle line, is
-        that gap vertical)"""
-        if grid and not (single and grid == "open below" and other_y > cell[3]):
+        that gap vertical); a cell with no step above (below) it is entered from there"""
+        sides = grid if isinstance(grid, dict) else {}
+        if grid and not (alone and ("below" in sides and other_y > cell[3]
+                                    or "above" in sides and other_y < cell[1])):
             right = other_x > (cell[0] + cell[2]) / 2
             gap = (cell[2] if right else cell[0]) + (GAP / 2 if right else -GAP / 2)
             lane = _lane(lanes, ("x", round(gap), round(cell[1])))
             return (x + (w if right else -w) / 2, y + offset), (gap + lane, y + offset), gap, True
         down = other_y > (cell[1] + cell[3]) / 2
-        gap = (cell[3] if down else cell[1]) + (GAP / 2 if down else -GAP / 2)
+        room = sides.get("below" if down else "above", 0)
+        gap = (cell[3] + room + GAP / 2) if down else (cell[1] - room - GAP / 2)
         lane = _lane(lanes, ("y", round(gap)))
         return (x, y + (h if down else -h) / 2), (x, gap + lane), gap, False
 
-    start, join_a, gap_a, vertical_a = access(ax, ay, aw, ah, cell_a, on_grid[0], bx, by)
-    end, join_b, gap_b, vertical_b = access(bx, by, bw, bh, cell_b, on_grid[1], ax, ay)
+    start, join_a, gap_a, vertical_a = access(ax, ay, aw, ah, cell_a, on_grid[0], cells[0],
+                                              bx, by)
+    end, join_b, gap_b, vertical_b = access(bx, by, bw, bh, cell_b, on_grid[1], cells[1],
+                                            ax, ay)
     if vertical_a and vertical_b:
         if abs(gap_a - gap_b) < 1:                     # one gap between the two
             middle = [(join_a[0], join_a[1]), (join_a[0], join_b[1])]
@@ -293,9 +308,12 @@ def _route(a, b, cell_a, cell_b, on_grid, lanes, offset, single):
         middle = [join_a, (join_a[0], join_b[1]), join_b]
     elif vertical_b:
         middle = [join_a, (join_b[0], join_a[1]), join_b]
-    else:
-        side = min(cell_a[0], cell_b[0]) - GAP / 2     # around the grid's left side
-        middle = [join_a, (side, join_a[1]), (side, join_b[1]), join_b]
+    elif abs(join_a[1] - join_b[1]) < GAP:              # one gap between the two
+        middle = [join_a, (join_b[0], join_a[1]), join_b]
+    else:                                              # down (up) the gap between columns
+        gap = min(gaps, key=lambda x: abs(x - (join_a[0] + join_b[0]) / 2))
+        gap += _lane(lanes, ("x", round(gap), "across"))
+        middle = [join_a, (gap, join_a[1]), (gap, join_b[1]), join_b]
     return [start] + middle + [end]
 
 

@@ -32,6 +32,14 @@ def _time_axis(ax):
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+def _log_colorbar(fig, image, ax, label):
+    """A colour bar labelled at powers of ten only (minor labels crowd a short bar)."""
+    from matplotlib.ticker import NullFormatter
+    bar = fig.colorbar(image, ax=ax, label=label, pad=0.01)
+    bar.ax.yaxis.set_minor_formatter(NullFormatter())
+    return bar
+
+
 def _flows_of(output):
     flows = layer_flows(output)
     if not flows:
@@ -76,7 +84,7 @@ def heatmap(output, *, title=None, figsize=None):
                            interpolation="nearest")
     axes[0].set_yticks(range(len(flows)), [f"{f.cell} {_label(f)}" for f in flows])
     axes[0].set_title("gradient reaching each step, ||dL/dh_t|| (white: none)", fontsize=10)
-    fig.colorbar(image, ax=axes[0], label="||dL/dh_t|| (log)", pad=0.01)
+    _log_colorbar(fig, image, axes[0], "||dL/dh_t|| (log)")
     if gate_rows:
         fractions = np.full((len(gate_rows), steps), np.nan)
         for i, (flow, gate) in enumerate(gate_rows):
@@ -141,7 +149,7 @@ def compare(outputs, *, relative=True, title=None, figsize=None):
     grid.set_xlabel("time step t")
     _time_axis(curves)
     _time_axis(grid)
-    fig.colorbar(image, ax=grid, label=what, pad=0.01)
+    _log_colorbar(fig, image, grid, what)
     if title:
         fig.suptitle(title)
     return fig
