@@ -327,13 +327,13 @@ def gradient_pictures(task, model, config, out_dir, steps=None):
     out, _ = model(x)
     loss = task.loss(out, y)
     loss.backward(retain_graph=True)      # keeps the gate values, for the saturation heatmap
-    model.zero_grad()
     name = f"{config['cell'].upper()} on {config['task']}"
     title = f"{name}: gradient flow over {picture_config['seq_len']} steps"
     pictures = {"gradflow.svg": viz.draw(loss, view="cell", title=title),
                 "gradnorms.png": viz.compare({name: loss}, relative=False, title=title),
                 "heatmap.png": viz.heatmap(loss, title=title)}
     paths = tuple(viz.save(p, os.path.join(out_dir, file)) for file, p in pictures.items())
+    model.zero_grad()                     # (after drawing: the parameters show their gradient)
     return paths + (viz.report(loss, show=False),)
 
 
