@@ -60,7 +60,8 @@ def draw(output, view=None, *, gradients=None, vanishing=1e-6, exploding=1e3, ma
     if view is not None and view not in VIEWS:
         raise ValueError(f"draw: view must be one of {VIEWS}, got {view!r}")
     steps_per_row(1, 1, 1, wrap=wrap)          # a bad wrap or scale is refused before any work
-    if scale is not None and not (len(scale) == 2 and 0 < scale[0] <= scale[1] < math.inf):
+    if scale is not None and not (isinstance(scale, (tuple, list)) and len(scale) == 2
+                                  and 0 < scale[0] <= scale[1] < math.inf):
         raise ValueError(f"draw: scale must be (smallest, largest) with 0 < smallest <= "
                          f"largest, got {scale!r}")
     graph = Graph(output)
@@ -276,10 +277,8 @@ def _step_attrs(title, norms, gradients, vanishing, exploding, plain, short=Fals
     return attrs
 
 
-def _step_title(key, tags, short):
+def _step_title(key, tags):
     path, step = key
-    if short:
-        return [f"t={step}"]
     cell = tags.get("cell", "cell")
     return [f"{cell} {path} t={step}" if path else f"{cell} t={step}"]
 
@@ -388,7 +387,7 @@ def _op_view(graph, *, gradients, vanishing, exploding, wrap, show_saved, show_v
     cluster_of = {key: f"s{i}" for i, key in enumerate(keys)}
     tags = {group[n]: n.scope.tags for n in graph.ops if n in group and n.scope is not None}
     for key, cid in cluster_of.items():
-        spec.clusters[cid] = dict(_step_attrs(_step_title(key, tags.get(key, {}), False),
+        spec.clusters[cid] = dict(_step_attrs(_step_title(key, tags.get(key, {})),
                                               norms[key], gradients, vanishing, exploding,
                                               PLAIN_STEP), fontsize="10")
     options = dict(gradients=gradients, vanishing=vanishing, exploding=exploding)

@@ -184,7 +184,6 @@ def place(graph_attr, node_attr, nodes, clusters, edges, grid, wrap):
             (px, py), (qx, qy) = path[len(path) // 2 - 1], path[len(path) // 2]
             upright = abs(qx - px) < abs(qy - py)
             attrs["lp"] = _pair(((px + qx) / 2 + 7 * upright, (py + qy) / 2 - 6 * (not upright)))
-    return per_row
 
 
 def _on_grid(piece, grid, taken, per_row, framed):

@@ -47,12 +47,6 @@ class LayerReport:
     kind: str
     verdict: str
 
-    @property
-    def span(self):
-        """Steps from the first step run to the last that received gradient."""
-        order = self.flow.run_order()
-        return order.index(self.last[0]) + 1
-
 
 @dataclass
 class GradientReport:
