@@ -146,6 +146,7 @@ class _Spec:
                       "(placing them needs dot to measure each one)")
         g = (PinnedDigraph if placed else graphviz.Digraph)(
             "tinygrad_seq", engine="neato" if placed else "dot",
+            comment="every node is placed: render with neato -n2 -Tsvg" if placed else None,
             graph_attr=dict({"fontname": "Helvetica", "fontsize": "11"} if placed else graph_attr,
                             **({"label": title, "labelloc": "t"} if title else {})),
             node_attr=node_attr, edge_attr={"arrowsize": "0.6", "fontname": "Helvetica"})
