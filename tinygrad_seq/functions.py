@@ -15,8 +15,9 @@ def cat(tensors, dim=0):
     ref = tensors[0].shape
     axis = ops._axis("cat", dim, len(ref))
     for t in tensors[1:]:
-        if t.ndim != len(ref) or builtins.any(a != b for i, (a, b) in
-                                              enumerate(zip(ref, t.shape)) if i != axis):
+        shape = t.shape
+        if len(shape) != len(ref) or shape[:axis] != ref[:axis] or \
+                shape[axis + 1:] != ref[axis + 1:]:
             raise ValueError(f"cat: shapes {[x.shape for x in tensors]} must match in every dim "
                              f"but dim {dim}")
     return ops.Cat.apply(*tensors, dim=axis)

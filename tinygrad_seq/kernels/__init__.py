@@ -150,8 +150,8 @@ def _to_rows(x, dims):
     shape (moved) to give the result back with `_from_rows`."""
     last = tuple(range(x.ndim - len(dims), x.ndim))
     moved = np.moveaxis(x, dims, last) if dims != last else x
-    n = int(np.prod([x.shape[d] for d in dims]))
-    rows = moved.size // n if n else int(np.prod(moved.shape[:x.ndim - len(dims)]))
+    n = math.prod([x.shape[d] for d in dims])
+    rows = moved.size // n if n else math.prod(moved.shape[:x.ndim - len(dims)])
     return np.ascontiguousarray(moved).reshape(rows, n), moved.shape
 
 
@@ -229,8 +229,11 @@ class Backend:
 
     # -------------------------------------------------------------------------- along axes
     def _along(self, kernel, dims, *arrays):
-        _same_shapes(kernel, *arrays)
-        dtype = _float_dtype(kernel, *arrays)
+        if arrays[-1].shape != arrays[0].shape or arrays[-1].dtype is not arrays[0].dtype:
+            _same_shapes(kernel, *arrays)   # (at most two arrays: the usual case costs one test)
+        dtype = arrays[0].dtype
+        if dtype not in _FLOATS or arrays[-1].dtype is not dtype:
+            _float_dtype(kernel, *arrays)
         rows = [_to_rows(a, dims) for a in arrays]
         out = np.empty(rows[0][0].shape, dtype)
         self._pick(kernel, out.size)(*[r for r, _ in rows], out)

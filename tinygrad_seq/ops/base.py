@@ -21,6 +21,8 @@ def _normalize_dims(op, dim, ndim):
     tensor has none to reduce (dim 0 or -1 is accepted and reduces nothing)."""
     if dim is None:
         return tuple(range(ndim))
+    if type(dim) is int and -ndim <= dim < ndim:     # the usual case, without the checks below
+        return (dim % ndim,)
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     out = [_axis(op, d, ndim) for d in dims]
     if len(set(out)) != len(out):
