@@ -12,6 +12,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .kernels import set_backend
 from .nn.functional import (binary_cross_entropy_with_logits, cross_entropy, dropout, embedding,
                             log_softmax, mse_loss, one_hot, softmax)
+from .serialization import load, save
 from .threads import get_num_threads, set_blas_threads, set_num_threads
 from .tensor import (Tensor, arange, bool_, cat, float32, float64, full, get_default_dtype, int32,
                      int64, manual_seed, maximum, minimum, ones, ones_like, rand, randn,
