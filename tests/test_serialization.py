@@ -14,6 +14,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import tinygrad_seq as ts
 from golden_pt import EXPECTED, LEGACY, OBJECTS, TOKENS, WORD_LM, word_lm
@@ -289,6 +290,26 @@ def test_round_trip_of_nested_values(tmp_path):
     assert back["loop"][1] is back["loop"]
 
 
+PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers(-2 ** 80, 2 ** 80) | st.floats(allow_nan=False)
+    | st.text(max_size=8) | st.binary(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.tuples(
+        inner, inner, inner, inner) | st.dictionaries(st.text(max_size=4) | st.integers(), inner,
+                                                      max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(PLAIN)
+def test_plain_values_round_trip_and_read_as_pickle_reads_them(value):
+    """Our pickle of plain values, read by our loader and by CPython's own unpickler (our
+    own bytes, so safe to unpickle here), gives the value back."""
+    buffer = io.BytesIO()
+    ts.save(value, buffer)
+    assert ts.load(io.BytesIO(buffer.getvalue())) == value
+    assert pickle.loads(zipfile.ZipFile(buffer).read("archive/data.pkl")) == value
+
+
 def test_state_dict_round_trip_through_a_file_and_a_stream(tmp_path):
     ts.manual_seed(0)
     model = word_lm(ts)
@@ -460,6 +481,30 @@ def test_our_objects_load_in_pytorch(tmp_path, monkeypatch):
     finally:
         config.load.calculate_storage_offsets = False
     assert torch.equal(back["views"]["base"], source["views"]["base"])
+
+
+@live
+def test_a_whole_pickled_model_is_refused_and_a_checkpoint_loads(tmp_path):
+    import torch
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "model.pt")     # the module itself: code
+    with pytest.raises(pickle.UnpicklingError, match=r"refused the global 'torch.nn.modules."
+                                                     r"linear.Linear'.*Save a state_dict"):
+        ts.load(tmp_path / "model.pt")
+    model = word_lm(torch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    model(torch.tensor(TOKENS))[0].sum().backward()
+    optimizer.step()
+    torch.save({"epoch": 3, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "loss": 1.25}, tmp_path / "checkpoint.pt")
+    checkpoint = ts.load(tmp_path / "checkpoint.pt")
+    assert checkpoint["epoch"] == 3 and checkpoint["loss"] == 1.25
+    state = optimizer.state_dict()
+    assert checkpoint["optimizer"]["param_groups"] == state["param_groups"]
+    for i, moments in state["state"].items():
+        for name, value in moments.items():
+            np.testing.assert_array_equal(checkpoint["optimizer"]["state"][i][name].numpy(),
+                                          value.numpy())
+    word_lm(ts).load_state_dict(checkpoint["model"])
 
 
 @live
