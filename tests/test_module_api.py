@@ -217,6 +217,18 @@ def test_module_list():
         layers(ts.zeros(1))
 
 
+def test_modules_in_containers_record_under_the_containers_name():
+    net = normalizer(ts)
+    with ts.Tape() as tape:
+        net(ts.tensor([[1, 2]]))
+    paths = {node.scope.path for node in tape if node.scope is not None}
+    assert {"blocks.0", "blocks.1", "heads.tag", "out", "embed"} <= paths
+    late = nn.ModuleList([nn.ModuleList([nn.Linear(2, 2)])])    # named after it is filled
+    outer = nn.Module()
+    outer.stack = late
+    assert late[0][0]._scope_name == "stack.0.0"
+
+
 def test_module_dict():
     heads = nn.ModuleDict({"a": nn.Linear(2, 1)})
     heads["b"] = nn.Linear(2, 3)

@@ -18,7 +18,21 @@ def _index(container, idx):
     return str(idx % n)
 
 
-class ModuleList(Module):
+class _Holder:
+    """A container is not called, its modules are: they record their nodes under its scope
+    name and their key together ("layers.0"), however late the container gets its name."""
+
+    def _scope_of_child(self, name):
+        return f"{self._scope_name}.{name}" if self._scope_name else name
+
+    def _set_scope_name(self, name):
+        super()._set_scope_name(name)
+        for key, module in self._modules.items():
+            if module is not None:
+                module._set_scope_name(self._scope_of_child(key))
+
+
+class ModuleList(_Holder, Module):
     """A list of modules registered as "0", "1", ...; index, slice, iterate and append as with
     a list. It has no forward: a model calls its items itself (`for layer in self.layers`)."""
 
@@ -141,7 +155,7 @@ class _Members:
             self[item[0]] = item[1]
 
 
-class ModuleDict(_Members, Module):
+class ModuleDict(_Holder, _Members, Module):
     """An ordered dict of modules registered under their keys: `self.heads["pos"]`,
     `for name, head in self.heads.items()`."""
 

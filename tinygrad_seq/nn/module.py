@@ -81,7 +81,7 @@ class Module:
         elif isinstance(value, Module):
             self._forget(name, keep=self._modules)
             self._modules[name] = value
-            object.__setattr__(value, "_scope_name", name)
+            value._set_scope_name(self._scope_of_child(name))
             self._rename_parameters()
         elif name in self._modules:
             if value is not None:
@@ -104,6 +104,13 @@ class Module:
                 registry.pop(name, None)
         if keep is not self._buffers:
             self._non_persistent_buffers_set.discard(name)
+
+    def _scope_of_child(self, name):
+        """The name scope a child registered as `name` records its nodes under."""
+        return name
+
+    def _set_scope_name(self, name):
+        object.__setattr__(self, "_scope_name", name)
 
     def _rename_parameters(self):
         """Name each parameter by its path from this module; re-run as modules nest deeper."""
