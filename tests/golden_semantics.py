@@ -1,14 +1,11 @@
-"""PyTorch semantics that ported code relies on, written once for tinygrad_seq and PyTorch.
-
-Each case is `fn(lib, *inputs) -> (loss, extras)`: a scalar to backward through, and a list
-of tensors whose values and dtypes must match too (indices, integer results, shapes of
-indexing results). Inputs are float64, from `inputs_for`. Run this file with PyTorch installed
-to regenerate the fixtures (`python tests/golden_semantics.py`); the tests check tinygrad_seq
-against the stored values without PyTorch, and live when PyTorch is importable.
-"""
+"""PyTorch semantics that ported code relies on: in-place ops, max/min with indices, 0-d
+reductions, pow at 0, indexing order, dtypes. Cases as in golden.py; run this file with
+PyTorch installed to rewrite tests/golden/semantics.npz."""
 import os
 
 import numpy as np
+
+import golden
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "golden", "semantics.npz")
 
@@ -94,51 +91,5 @@ CASES = {
 }
 
 
-def inputs_for(name):
-    """A case's inputs: given arrays as they are, shapes drawn from a seeded generator."""
-    rng = np.random.default_rng(sum(map(ord, name)))
-    return [np.asarray(s, dtype=np.float64) if isinstance(s, np.ndarray)
-            else np.asarray(rng.standard_normal(s) * 2) for s in CASES[name][1]]
-
-
-def _dtype_name(t):
-    return str(t.dtype).replace("torch.", "")
-
-
-def run_torch(name, arrays):
-    """Loss, input gradients and extras (values, dtype names) of a case in PyTorch."""
-    import torch
-
-    xs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
-    loss, extras = CASES[name][0](torch, *xs)
-    loss.backward()
-    return (loss.detach().numpy(), [x.grad.numpy() for x in xs],
-            [(e.detach().numpy(), _dtype_name(e)) for e in extras])
-
-
-def run_ours(name, arrays):
-    import tinygrad_seq as ts
-
-    xs = [ts.Tensor(a, dtype=ts.float64, requires_grad=True) for a in arrays]
-    loss, extras = CASES[name][0](ts, *xs)
-    loss.backward()
-    return loss.numpy(), [x.grad.numpy() for x in xs], [(e.numpy(), _dtype_name(e)) for e in extras]
-
-
-def main():
-    import torch
-    stored = {}
-    for name in CASES:
-        arrays = inputs_for(name)
-        value, grads, extras = run_torch(name, arrays)
-        stored[f"{name}/value"] = value
-        for i, (a, g) in enumerate(zip(arrays, grads)):
-            stored[f"{name}/input{i}"], stored[f"{name}/grad{i}"] = a, g
-        for i, (e, dtype) in enumerate(extras):
-            stored[f"{name}/extra{i}"], stored[f"{name}/extra{i}_dtype"] = e, np.array(dtype)
-    np.savez_compressed(FIXTURES, torch_version=np.array(torch.__version__), **stored)
-    print(f"wrote {len(CASES)} cases to {FIXTURES} (torch {torch.__version__})")
-
-
 if __name__ == "__main__":
-    main()
+    golden.write(CASES, FIXTURES)

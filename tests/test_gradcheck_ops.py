@@ -39,6 +39,33 @@ UNARY = {
     "rsub_scalar": (lambda x: 2.0 - x, {}),
     "rdiv_scalar": (lambda x: 2.0 / x, {"low": 0.3, "high": 2.0}),
     "rpow_scalar": (lambda x: 2.0 ** x, {}),
+    "sin": (lambda x: x.sin(), {}),
+    "cos": (lambda x: x.cos(), {}),
+    "log1p": (lambda x: x.log1p(), {"low": -0.5, "high": 3.0}),
+    "expm1": (lambda x: x.expm1(), {}),
+    "rsqrt": (lambda x: x.rsqrt(), {"low": 0.3, "high": 3.0}),
+    "erf": (lambda x: x.erf(), {}),
+    "square": (lambda x: x.square(), {}),
+    "floor_plus_x": (lambda x: x.floor() + x, {"away_from_zero": True}),
+    "gelu": (lambda x: F.gelu(x), {}),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), {}),
+    "leaky_relu": (lambda x: F.leaky_relu(x, 0.1), {"away_from_zero": True}),
+    "elu": (lambda x: F.elu(x, 0.8), {"away_from_zero": True}),
+    "softplus": (lambda x: F.softplus(x, beta=2.0, threshold=3.0), {}),
+    "logsigmoid": (lambda x: F.logsigmoid(x), {}),
+    "hardtanh": (lambda x: F.hardtanh(x, -0.55, 0.65), {}),
+    "silu": (lambda x: F.silu(x), {}),
+    "cumsum": (lambda x: x.cumsum(-1) if x.ndim else x.cumsum(0), {}),
+    "prod_all": (lambda x: x.prod(), {}),
+    "var": (lambda x: x.var() if x.numel() > 1 else x.var(correction=0), {}),
+    "norm": (lambda x: x.norm(), {"away_from_zero": True}),
+    "norm_1": (lambda x: x.norm(1), {"away_from_zero": True}),
+    "norm_3": (lambda x: x.norm(3), {"away_from_zero": True}),
+    "normalize": (lambda x: F.normalize(x, dim=-1) if x.ndim else x, {"away_from_zero": True}),
+    "flip": (lambda x: x.flip(*range(x.ndim)), {}),
+    "roll": (lambda x: x.roll(1), {}),
+    "repeat": (lambda x: x.repeat(*(2,) * (x.ndim + 1)), {}),
+    "masked_fill": (lambda x: x.masked_fill(x > 0.5, 0.25) * x, {}),
 }
 
 
@@ -48,7 +75,7 @@ UNARY = {
 def test_unary(name, shape, seed):
     fn, kw = UNARY[name]
     x = values(seed, shape, **kw)
-    if name.startswith("clamp"):  # keep elements away from the clamp bounds
+    if name.startswith("clamp") or name == "hardtanh":  # keep elements away from the bounds
         x = np.where(np.abs(np.abs(x - 0.05) - 0.6) < 0.02, x + 0.05, x)
     assert ts.gradcheck(fn, leaf(x))
 
@@ -61,6 +88,9 @@ BINARY = {
     "pow": (lambda a, b: a ** b, {"low": 0.3, "high": 2.0}, {}),
     "maximum": (lambda a, b: ts.maximum(a, b), {}, {}),
     "minimum": (lambda a, b: a.minimum(b), {}, {}),
+    "cosine_similarity": (lambda a, b: F.cosine_similarity(a, b, dim=-1) if
+                          np.broadcast_shapes(a.shape, b.shape) else a * b,
+                          {"away_from_zero": True}, {"away_from_zero": True}),
 }
 
 
@@ -316,3 +346,78 @@ def test_gradcheck_catches_a_wrong_gradient():
 def test_gradcheck_refuses_float32():
     with pytest.raises(TypeError, match="float64"):
         ts.gradcheck(lambda x: x * 2, ts.ones(3, requires_grad=True))
+
+
+# ------------------------------------------------------------------ PyTorch's ops, one by one
+SHAPED = {
+    "prod_dim": ((3, 4), lambda x: x.prod(dim=1)),
+    "prod_with_a_zero": ((2, 3), lambda x: (x * ts.tensor([[1.0, 0.0, 1.0]] * 2,
+                                                           dtype=ts.float64)).prod(dim=1)),
+    "std_dim": ((3, 4), lambda x: x.std(dim=0, keepdim=True)),
+    "norm_inf": ((3, 4), lambda x: x.norm(float("inf"), dim=1)),
+    "topk": ((3, 5), lambda x: x.topk(2, dim=1).values),
+    "sort": ((4, 3), lambda x: x.sort(dim=0, descending=True).values),
+    "max_dim": ((3, 4), lambda x: x.max(dim=1).values),
+    "gather": ((3, 4), lambda x: x.gather(1, ts.tensor([[0, 3, 3], [1, 1, 0], [2, 0, 1]]))),
+    "index_select": ((4, 3), lambda x: x.index_select(0, ts.tensor([3, 0, 3]))),
+    "narrow": ((4, 3), lambda x: x.narrow(0, 1, 2)),
+    "triu": ((2, 3, 4), lambda x: x.triu(1)),
+    "tril": ((3, 3), lambda x: x.tril()),
+    "tile": ((2, 3), lambda x: x.tile((3,))),
+    "roll_dims": ((3, 4), lambda x: x.roll((1, -2), (0, 1))),
+    "pad": ((2, 3), lambda x: F.pad(x, (2, -1, 1, 0), value=0.3)),
+    "t": ((2, 3), lambda x: x.t() @ x),
+}
+
+
+@pytest.mark.parametrize("name", SHAPED)
+def test_shaped_ops(name, rng):
+    shape, fn = SHAPED[name]
+    x = rng.permutation(np.prod(shape)).reshape(shape) * 0.37 + 0.1   # distinct: no ties
+    assert ts.gradcheck(fn, leaf(x))
+
+
+def test_scatter_family_sends_gradients_to_both_inputs(rng):
+    index = ts.tensor([[0, 2, 2], [3, 1, 0], [1, 1, 3]])
+    x, src = leaf(rng.standard_normal((4, 4))), leaf(rng.standard_normal((3, 3)))
+    assert ts.gradcheck(lambda x, s: x.scatter_add(1, index, s), x, src)
+    assert ts.gradcheck(lambda x, s: x.scatter(0, index[:2], s[:2]), x, src)
+    assert ts.gradcheck(lambda x, s: x.scatter(1, ts.tensor([[1], [0], [3]]), s[:, :1]), x, src)
+
+
+EINSUMS = [("ij,jk->ik", [(2, 3), (3, 4)]), ("bqd,bkd->bqk", [(2, 3, 4), (2, 5, 4)]),
+           ("bij,bjk", [(2, 3, 4), (2, 4, 2)]), ("i,i->", [(3,), (3,)]), ("ij->", [(2, 3)]),
+           ("ij,k->ijk", [(2, 3), (4,)]), ("...ij,jk->...ik", [(2, 2, 3), (3, 2)]),
+           ("bhqd,bhkd->bhqk", [(1, 2, 3, 2), (1, 2, 4, 2)])]
+
+
+@pytest.mark.parametrize("equation,shapes", EINSUMS)
+def test_einsum(equation, shapes, rng):
+    operands = [leaf(rng.standard_normal(s)) for s in shapes]
+    assert ts.gradcheck(lambda *xs: ts.einsum(equation, *xs), *operands)
+
+
+def test_losses_gradients(rng):
+    x, y = leaf(rng.standard_normal((5, 4))), leaf(rng.standard_normal((5, 4)))
+    targets = ts.tensor([1, 0, 3, 2, -100])
+    weight = ts.tensor([0.2, 1.0, 1.7, 0.6], dtype=ts.float64)
+    probs = ts.tensor(rng.dirichlet(np.ones(4), size=5))
+    checks = {
+        "nll": lambda x: F.nll_loss(x.log_softmax(1), targets, weight=weight),
+        "ce_weight_smoothing": lambda x: F.cross_entropy(x, targets, weight=weight,
+                                                         label_smoothing=0.2),
+        "ce_probabilities": lambda x: F.cross_entropy(x, probs, label_smoothing=0.1),
+        "l1": lambda x: F.l1_loss(x, y.detach()),
+        "smooth_l1": lambda x: F.smooth_l1_loss(x, y.detach(), beta=0.7),
+        "huber": lambda x: F.huber_loss(x, y.detach(), delta=0.6),
+        "bce": lambda x: F.binary_cross_entropy(x.sigmoid(), probs, weight=weight),
+        "bce_logits_pos_weight": lambda x: F.binary_cross_entropy_with_logits(
+            x, probs, pos_weight=ts.tensor([0.5, 2.0, 1.0, 3.0], dtype=ts.float64)),
+        "kl_div": lambda x: F.kl_div(x.log_softmax(1), probs, reduction="batchmean"),
+    }
+    for name, fn in checks.items():
+        x.grad = None
+        assert ts.gradcheck(fn, x), name
+    assert ts.gradcheck(lambda t: F.binary_cross_entropy(x.detach().sigmoid(), t), leaf(probs))
+    assert ts.gradcheck(lambda t: F.kl_div(x.detach().log_softmax(1), t, reduction="sum"),
+                        leaf(probs))

@@ -1,7 +1,7 @@
 """The tape: nodes, name scopes, grad mode and the reverse walk.
 
 Every op that has an input needing a gradient becomes a node: an instance of its `Function`
-subclass (see ops.py) that remembers
+subclass (see ops/) that remembers
 
     index       its position on the tape (a global counter: inputs always have smaller indices)
     parents     where each input's gradient goes: a leaf Tensor, a (node, output_index) pair, or None

@@ -1,16 +1,20 @@
-"""Tensor: a numpy array, the node that made it, and methods that call the ops in ops.py."""
+"""Tensor: a numpy array, the node that made it, and methods that call the ops in ops/."""
 import collections
 import math
 
 import numpy as np
 
-from . import autograd, ops
+from . import autograd, device as _device, ops
+from .tensor_inplace import InPlaceOps
+from .tensor_shape import ShapeOps, _shape_arg
 
-float32, float64, int64, int32, bool_ = (np.dtype(n) for n in
-                                         ("float32", "float64", "int64", "int32", "bool"))
+float32, float64, int64, int32, int16, int8, uint8, bool_ = (np.dtype(n) for n in (
+    "float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool"))
 _FLOATS = (float32, float64)
+_TYPE_NAMES = {float32: "torch.FloatTensor", float64: "torch.DoubleTensor",   # Tensor.type()
+               int64: "torch.LongTensor", int32: "torch.IntTensor", int16: "torch.ShortTensor",
+               int8: "torch.CharTensor", uint8: "torch.ByteTensor", bool_: "torch.BoolTensor"}
 _default_dtype = float32
-_rng = np.random.default_rng()
 
 
 def set_default_dtype(dtype):
@@ -26,21 +30,26 @@ def get_default_dtype():
     return _default_dtype
 
 
-def manual_seed(seed):
-    """Seed the generator behind rand, randn, dropout and parameter initialisation."""
-    global _rng
-    _rng = np.random.default_rng(seed)
-
-
-def rng():
-    """The package's random generator (numpy.random.Generator)."""
-    return _rng
-
-
 def _check_dtype(dtype, what):
     if dtype.kind not in "fiub":
         raise TypeError(f"{what}: unsupported dtype {dtype}; expected a float, integer or bool type")
     return dtype
+
+
+def as_dtype(dtype, what):
+    """A dtype argument (ts.float32, np.float64, "int64", Python's float/int/bool as PyTorch
+    takes them) as a numpy dtype, or a clear error; float16 and complex types are refused."""
+    if isinstance(dtype, str) and dtype in _TYPE_NAMES.values():   # x.type("torch.LongTensor")
+        dtype = next(d for d, name in _TYPE_NAMES.items() if name == dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{what}: {dtype!r} is not a dtype (expected e.g. ts.float32, "
+                        f"ts.float64, ts.long, ts.bool)") from None
+    if dtype.kind == "f" and dtype not in _FLOATS:
+        raise TypeError(f"{what}: {dtype} is not supported; tinygrad_seq computes in float32 "
+                        f"or float64")
+    return _check_dtype(dtype, what)
 
 
 class _Size(int):
@@ -68,10 +77,10 @@ class RemovableHandle:
         self.hooks.pop(self.id, None)
 
 
-MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])   # torch.return_types.max
+ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])   # torch.return_types
 
 
-class Tensor:
+class Tensor(InPlaceOps, ShapeOps):
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff.
 
     `Tensor(data, dtype=None, requires_grad=False)`: data is a numpy array (its float32/float64/
@@ -80,6 +89,10 @@ class Tensor:
 
     `t.array` is the numpy array itself (shared, not copied; so is `t.numpy()`); `t.data` is, as
     in PyTorch, a Tensor sharing that memory with no history.
+
+    The methods come in families: here the core (data, gradients, versions, autograd),
+    element-wise math, reductions, dtypes and devices; in tensor_shape.py the shape and
+    indexing methods; in tensor_inplace.py the in-place ones (add_, +=, x[i] = v, ...).
     """
 
     __slots__ = ("array", "_grad", "requires_grad", "_node", "_index", "_hooks", "_name",
@@ -105,6 +118,10 @@ class Tensor:
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()
+
+    def _operand(self, value):
+        """value as a Tensor to meet this one in an op (a Python number takes its dtype)."""
+        return value if isinstance(value, Tensor) else _as_tensor(value, self)
 
     @staticmethod
     def _make(data, node, index):
@@ -364,6 +381,54 @@ class Tensor:
     def abs(self):
         return ops.Abs.apply(self)
 
+    def sin(self):
+        return ops.Sin.apply(_floating(self))
+
+    def cos(self):
+        return ops.Cos.apply(_floating(self))
+
+    def log1p(self):
+        return ops.Log1p.apply(_floating(self))
+
+    def expm1(self):
+        return ops.Expm1.apply(_floating(self))
+
+    def rsqrt(self):
+        return ops.Rsqrt.apply(_floating(self))
+
+    def erf(self):
+        return ops.Erf.apply(_floating(self))
+
+    def square(self):
+        """self * self (an integer tensor stays integer)"""
+        return self * self
+
+    def reciprocal(self):
+        return 1 / self
+
+    def sign(self):
+        return ops.Sign.apply(self)
+
+    def floor(self):
+        """Rounded down; integer tensors are returned as they are (as in PyTorch)."""
+        return self if self.dtype.kind != "f" else ops.Floor.apply(self)
+
+    def ceil(self):
+        return self if self.dtype.kind != "f" else ops.Ceil.apply(self)
+
+    def round(self, decimals=0):
+        """Rounded to `decimals` places, halves to even (PyTorch's and numpy's rule)."""
+        return self if self.dtype.kind != "f" else ops.Round.apply(self, decimals=decimals)
+
+    def masked_fill(self, mask, value):
+        """value where mask is True (mask broadcasts to this shape), this tensor elsewhere."""
+        mask = _bool_mask("masked_fill", mask, self.shape)
+        value = value if isinstance(value, Tensor) else _as_tensor(value, self)
+        if value.ndim:
+            raise RuntimeError(f"masked_fill: value must be a number or a 0-d tensor, got "
+                               f"shape {value.shape}")
+        return ops.Where.apply(mask, *_operands("masked_fill", value.to(self.dtype), self))
+
     def maximum(self, other):
         return ops.Maximum.apply(*_operands("maximum", self, other))
 
@@ -373,19 +438,53 @@ class Tensor:
     def clamp(self, min=None, max=None):
         if min is None and max is None:
             raise ValueError("clamp: give at least one of min and max")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):   # tensor bounds: element-wise
+            out = self if min is None else self.maximum(min)
+            return out if max is None else out.minimum(max)
         return ops.Clamp.apply(self, lo=min, hi=max)
 
     clip = clamp
 
-    def to(self, dtype):
-        """This tensor as another dtype (differentiable between float types; an integer or
-        bool result has no gradient, as in PyTorch)."""
-        dtype = _check_dtype(np.dtype(dtype), "to")
-        if dtype == self.dtype:
-            return self
+    def clamp_min(self, min):
+        return self.clamp(min=min)
+
+    def clamp_max(self, max):
+        return self.clamp(max=max)
+
+    # ---------------------------------------------------------------- dtypes and devices
+    device = property(lambda self: _device.CPU, doc="Always the CPU (see device.py).")
+    is_cuda = False
+
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False,
+           memory_format=None):
+        """As torch's: to(dtype), to(device), to(device, dtype), to(other_tensor), and the
+        dtype=/device= keywords. A new dtype is differentiable between float types; an
+        integer or bool result has no gradient, as in PyTorch. Devices other than the CPU are
+        refused (see device.py)."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif _device.is_device(a):
+                device = a
+            else:
+                dtype = a
+        _device.check(device, "to")
+        if dtype is None or as_dtype(dtype, "to") == self.dtype:
+            return self.clone() if copy else self
+        dtype = as_dtype(dtype, "to")
         if dtype.kind != "f":
             return Tensor._make(self.array.astype(dtype), None, 0)
         return ops.Cast.apply(self, dtype=dtype)
+
+    def type(self, dtype=None):
+        """With no dtype, PyTorch's name of this tensor's type ("torch.FloatTensor"); else
+        this tensor as that dtype (a dtype or such a name)."""
+        if dtype is None:
+            return _TYPE_NAMES.get(self.dtype, f"torch.{self.dtype}")
+        return self.to(dtype)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
 
     def float(self):
         return self.to(float32)
@@ -395,6 +494,45 @@ class Tensor:
 
     def long(self):
         return self.to(int64)
+
+    def int(self):
+        return self.to(int32)
+
+    def bool(self):
+        return self.to(bool_)
+
+    def cpu(self):
+        return self
+
+    def cuda(self, *args, **kwargs):
+        _device.check("cuda", "cuda")
+
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
+    def element_size(self):
+        return self.dtype.itemsize
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        """A new tensor from data, with this tensor's dtype unless another is given."""
+        _device.check(device, "new_tensor")
+        return Tensor(data, dtype=self.dtype if dtype is None else as_dtype(dtype, "new_tensor"),
+                      requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        _device.check(device, "new_full")
+        dtype = self.dtype if dtype is None else as_dtype(dtype, "new_full")
+        return Tensor(np.full(_shape_arg((size,)), fill_value, dtype),
+                      requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_shape_arg(size), 0, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_shape_arg(size), 1, dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_shape_arg(size), 0, dtype, device, requires_grad)
 
     def clone(self):
         """A copy of this tensor in new memory, on the graph (its gradient flows back)."""
@@ -413,120 +551,6 @@ class Tensor:
 
     def __rpow__(self, base):
         return ops.PowTensor.apply(*_operands("pow", base, self))
-
-    # ---------------------------------------------------------------- in place
-    # As in PyTorch: `x.add_(y)`, `x += y`, `x[i] = v` write into x's own memory (views of x see
-    # the change) and bump its version. Each is its out-of-place op followed by a write, so the
-    # formulas live in one place (ops.py).
-    def add_(self, other, alpha=1):
-        return self._in_place("add_", Tensor.add, _fitting("add_", self, other), alpha)
-
-    def sub_(self, other, alpha=1):
-        return self._in_place("sub_", Tensor.sub, _fitting("sub_", self, other), alpha)
-
-    def mul_(self, other):
-        return self._in_place("mul_", Tensor.mul, _fitting("mul_", self, other), keep_old=True)
-
-    def div_(self, other):
-        return self._in_place("div_", Tensor.div, _fitting("div_", self, other), keep_old=True)
-
-    def clamp_(self, min=None, max=None):
-        return self._in_place("clamp_", Tensor.clamp, min, max, keep_old=True)
-
-    def fill_(self, value):
-        """Set every element to value (a number or a 0-d tensor), cast to this dtype."""
-        if isinstance(value, Tensor) and value.ndim:
-            raise RuntimeError(f"fill_: expected a number or a 0-d tensor, got shape "
-                               f"{value.shape}")
-        return self.copy_(value)
-
-    def zero_(self):
-        return self.fill_(0)
-
-    def copy_(self, src):
-        """Copy src's values (broadcast to this shape, cast to this dtype) into this tensor."""
-        src = _fitting("copy_", self, src)
-        return self._in_place("copy_", _replaced, src if src.dtype == self.dtype else
-                              src.to(self.dtype))
-
-    def uniform_(self, a=0.0, b=1.0):
-        """Fill with draws from U(a, b) (the package generator, see manual_seed)."""
-        return self._in_place("uniform_", _replaced, Tensor._make(
-            _rng.uniform(a, b, self.shape).astype(self.dtype), None, 0))
-
-    def normal_(self, mean=0.0, std=1.0):
-        """Fill with draws from N(mean, std^2) (the package generator, see manual_seed)."""
-        return self._in_place("normal_", _replaced, Tensor._make(
-            _rng.normal(mean, std, self.shape).astype(self.dtype), None, 0))
-
-    def __setitem__(self, key, value):
-        value = value if isinstance(value, Tensor) else _as_tensor(value, self)
-        if value.dtype != self.dtype:
-            value = value.to(self.dtype)     # assignment casts, as in PyTorch and numpy
-        keys = _index_keys(key)
-        self._in_place("setitem", lambda x, v: ops.SetItem.apply(x, v, keys=keys), value)
-
-    def __iadd__(self, other):
-        return self.add_(other)
-
-    def __isub__(self, other):
-        return self.sub_(other)
-
-    def __imul__(self, other):
-        return self.mul_(other)
-
-    def __itruediv__(self, other):
-        return self.div_(other)
-
-    def _in_place(self, op, compute, *args, keep_old=False):
-        """Write compute(self, *args) into this tensor's memory; returns self.
-
-        Under no_grad, or when nothing involved requires grad, the result is just written (an
-        optimizer's `p -= lr * p.grad`). Otherwise the op is recorded and this tensor takes its
-        node, so the gradient flows as for `x = compute(x)`; the op's input is then the old
-        value (a copy when the op saves it for backward: keep_old). A leaf that requires grad
-        is refused outside no_grad, as PyTorch does: its old value would be lost.
-        """
-        recording = autograd.is_grad_enabled() and (self.requires_grad or any(
-            isinstance(a, Tensor) and a.requires_grad for a in args))
-        if not self.array.flags.writeable:
-            raise RuntimeError(f"{op}: this tensor's memory is read-only (an expand() result "
-                               f"repeats each element in several places); use .clone() first")
-        if recording:
-            if self._node is None and self.requires_grad:
-                raise RuntimeError(
-                    f"{op}: a leaf tensor that requires grad (shape {self.shape}) cannot be "
-                    f"changed in place while gradients are recorded; do it inside `with "
-                    f"ts.no_grad():` (as an optimizer's step does), or on .data")
-            if self._view_rebases is not None:
-                raise RuntimeError(
-                    f"{op}: this tensor (shape {self.shape}) is a view of another tensor's "
-                    f"memory (a slice, reshape, transpose, chunk or detach() of it); changing it "
-                    f"in place while recording would leave the other tensor's graph out of "
-                    f"date. Use the out-of-place op (x = x + y, or base[i] = base[i] + y), or "
-                    f"take .clone() first")
-            old = self
-            if keep_old:
-                old = Tensor._make(self.array.copy(), self._node, self._index)
-                old.requires_grad = self.requires_grad
-            result = compute(old, *args)
-        else:
-            with autograd.no_grad():
-                result = compute(self, *args)
-        if result.shape != self.shape:
-            raise RuntimeError(f"{op}: the result has shape {result.shape}, but the tensor it "
-                               f"would be written into has shape {self.shape}")
-        if not np.can_cast(result.dtype, self.dtype, "same_kind"):
-            raise TypeError(f"{op}: the result is {result.dtype}, which a {self.dtype} tensor "
-                            f"cannot hold (as in PyTorch); convert first, e.g. x = x.float()")
-        if result.array is not self.array:
-            np.copyto(self.array, result.array, casting="same_kind")
-        if recording:
-            self._node, self._index, self.requires_grad = result._node, result._index, True
-            autograd.note_rebase(self._version_counter())
-        else:
-            self._version_counter().writes += 1
-        return self
 
     # comparisons: not differentiable, give bool tensors
     def __lt__(self, other):
@@ -548,6 +572,32 @@ class Tensor:
         return _compare(np.not_equal, self, other)
 
     lt, le, gt, ge, eq, ne = __lt__, __le__, __gt__, __ge__, __eq__, __ne__
+
+    # logic on bool (and bitwise on integer) tensors: not differentiable
+    def __invert__(self):
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"~: expects a bool or integer tensor, got {self.dtype}")
+        return Tensor._make(~self.array, None, 0)
+
+    def __and__(self, other):
+        return _logic(np.bitwise_and, "&", self, other)
+
+    def __or__(self, other):
+        return _logic(np.bitwise_or, "|", self, other)
+
+    def __xor__(self, other):
+        return _logic(np.bitwise_xor, "^", self, other)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def logical_not(self):
+        return Tensor._make(np.logical_not(self.array), None, 0)
+
+    def logical_and(self, other):
+        return _logic(np.logical_and, "logical_and", self, other)
+
+    def logical_or(self, other):
+        return _logic(np.logical_or, "logical_or", self, other)
 
     # ---------------------------------------------------------------- matmul
     def matmul(self, other):
@@ -590,14 +640,14 @@ class Tensor:
                             f"{dim!r}")
         (axis,) = ops._normalize_dims(op, dim, self.ndim) or (None,)
         if self.ndim == 0:     # a 0-d tensor is its own maximum, at index 0
-            return MaxMin(self.reshape(()), Tensor._make(np.zeros((), np.int64), None, 0))
+            return ValuesIndices(self.reshape(()), Tensor._make(np.zeros((), np.int64), None, 0))
         if self.shape[axis] == 0:
             raise IndexError(f"{op}: cannot take the {op} along dim {dim} of size 0 "
                              f"(shape {self.shape})")
         indices = arg(self.array, axis=axis, keepdims=True)
         along = ops.MaxAlong if op == "max" else ops.MinAlong
         values = along.apply(self, indices=indices, dim=axis, keepdim=keepdim)
-        return MaxMin(values, Tensor._make(indices if keepdim else indices.squeeze(axis),
+        return ValuesIndices(values, Tensor._make(indices if keepdim else indices.squeeze(axis),
                                            None, 0))
 
     def amax(self, dim=None, keepdim=False):
@@ -629,6 +679,82 @@ class Tensor:
     def logsumexp(self, dim=None, keepdim=False):
         return ops.LogSumExp.apply(_floating(self), dim=dim, keepdim=keepdim)
 
+    def prod(self, dim=None, keepdim=False):
+        """The product over one dim, or of all elements."""
+        if dim is not None:
+            dim = ops._axis("prod", dim, self.ndim)
+            if self.ndim == 0:
+                return self.reshape(())
+        return ops.Prod.apply(self, dim=dim, keepdim=keepdim)
+
+    def cumsum(self, dim):
+        """Running sums along dim."""
+        dim = ops._axis("cumsum", dim, self.ndim)
+        if self.ndim == 0:
+            return self.reshape(())
+        return ops.Cumsum.apply(self, dim=dim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """sum((x - mean)^2) / (n - correction) over dim; correction=1 (the default, or
+        unbiased=True) is Bessel's, 0 the population variance. From primitives."""
+        if unbiased is not None and correction is not None:
+            raise ValueError("var: give unbiased or correction, not both")
+        correction = (1 if unbiased is None or unbiased else 0) if correction is None \
+            else correction
+        x = _floating(self)
+        dims = ops._normalize_dims("var", dim, x.ndim)
+        n = math.prod(x.shape[d] for d in dims)
+        centered = x - x.mean(dim=dims, keepdim=True)
+        return (centered * centered).sum(dim=dims, keepdim=keepdim) / max(n - correction, 0)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """The square root of var (same arguments)."""
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """The p-norm over dim (or all elements): "fro" and 2 the Euclidean norm, inf the
+        largest magnitude, any other positive p (sum |x|^p)^(1/p)."""
+        p = 2.0 if p == "fro" else float(p)
+        if not p > 0:
+            raise ValueError(f"norm: p must be positive (or 'fro' or inf), got {p}")
+        return ops.Norm.apply(_floating(self), p=p, dim=dim, keepdim=keepdim)
+
+    def any(self, dim=None, keepdim=False):
+        """Is any element true (non-zero)? A bool tensor, no gradient."""
+        dims = ops._normalize_dims("any", dim, self.ndim) if dim is not None else None
+        return Tensor._make(np.asarray(np.any(self.array, axis=dims, keepdims=keepdim)), None, 0)
+
+    def all(self, dim=None, keepdim=False):
+        """Are all elements true (non-zero)? A bool tensor, no gradient."""
+        dims = ops._normalize_dims("all", dim, self.ndim) if dim is not None else None
+        return Tensor._make(np.asarray(np.all(self.array, axis=dims, keepdims=keepdim)), None, 0)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """(values, indices) sorted along dim; the gradient goes back through the indices.
+        Ties keep their order (numpy's stable sort), which PyTorch promises with stable=True."""
+        axis = ops._axis("sort", dim, self.ndim)
+        if self.ndim == 0:
+            return ValuesIndices(self.reshape(()), Tensor._make(np.zeros((), np.int64), None, 0))
+        indices = _argsort(self.array, axis, descending)
+        return ValuesIndices(ops.TakeAlong.apply(self, indices=indices, dim=axis, keepdim=True),
+                      Tensor._make(indices, None, 0))
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return self.sort(dim, descending, stable).indices
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """(values, indices) of the k largest (or smallest) along dim, largest first."""
+        axis = ops._axis("topk", dim, self.ndim)
+        n = self.shape[axis] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise IndexError(f"topk: k={k} is out of range for dim {dim} of size {n} "
+                             f"(shape {self.shape})")
+        if self.ndim == 0:
+            return self.sort(dim)
+        indices = np.take(_argsort(self.array, axis, largest), range(k), axis=axis)
+        return ValuesIndices(ops.TakeAlong.apply(self, indices=indices, dim=axis, keepdim=True),
+                      Tensor._make(indices, None, 0))
+
     def softmax(self, dim=-1):
         if self.ndim == 0:    # a single value: softmax is 1, along the only "dim" there is
             ops._normalize_dims("softmax", dim, 0)
@@ -640,104 +766,6 @@ class Tensor:
             ops._normalize_dims("log_softmax", dim, 0)
             return self.reshape(1).log_softmax(0).reshape(())
         return ops.LogSoftmax.apply(_floating(self), dim=dim)
-
-    # ---------------------------------------------------------------- shapes
-    def reshape(self, *shape):
-        return ops.Reshape.apply(self, shape=_resolve_shape(_shape_arg(shape), self.shape))
-
-    view = reshape
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        start, end = ops._axis("flatten", start_dim, self.ndim), ops._axis("flatten", end_dim,
-                                                                          self.ndim)
-        if self.ndim == 0:
-            return self.reshape(1)
-        if start > end:
-            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
-                             f"(shape {self.shape})")
-        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
-
-    def squeeze(self, dim=None):
-        if dim is None:
-            return self.reshape(tuple(n for n in self.shape if n != 1))
-        dims = ops._normalize_dims("squeeze", dim, self.ndim)
-        return self.reshape(tuple(n for i, n in enumerate(self.shape)
-                                  if not (i in dims and n == 1)))
-
-    def unsqueeze(self, dim):
-        if not -self.ndim - 1 <= dim <= self.ndim:
-            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with "
-                             f"{self.ndim} dims (expected -{self.ndim + 1}..{self.ndim})")
-        dim = dim % (self.ndim + 1)
-        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
-
-    def permute(self, *dims):
-        dims = _shape_arg(dims)
-        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)) or any(
-                not -self.ndim <= d < self.ndim for d in dims):
-            raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} dims of "
-                             f"a tensor of shape {self.shape}")
-        return ops.Permute.apply(self, dims=tuple(d % self.ndim for d in dims))
-
-    def transpose(self, dim0, dim1):
-        dim0, dim1 = ops._axis("transpose", dim0, self.ndim), ops._axis("transpose", dim1,
-                                                                        self.ndim)
-        if self.ndim == 0:
-            return self.reshape(())
-        dims = list(range(self.ndim))
-        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return self.permute(*dims)
-
-    @property
-    def T(self):
-        """The axes reversed (a valid permutation by construction, so unchecked)"""
-        return ops.Permute.apply(self, dims=tuple(range(self.ndim - 1, -1, -1)))
-
-    def expand(self, *sizes):
-        sizes = _shape_arg(sizes)
-        lead = len(sizes) - self.ndim
-        if lead < 0:
-            raise ValueError(f"expand: cannot expand shape {self.shape} to fewer dims {sizes}")
-        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
-        return ops.Expand.apply(self, shape=shape)
-
-    def expand_as(self, other):
-        return self.expand(other.shape)
-
-    def __getitem__(self, key):
-        return ops.GetItem.apply(self, keys=_index_keys(key))
-
-    def split(self, split_size_or_sections, dim=0):
-        """Pieces of `split_size` along dim (the last may be smaller), or of the given sizes."""
-        dim = ops._axis("split", dim, self.ndim)
-        if self.ndim == 0:
-            raise ValueError("split: a 0-d tensor has no dim to split")
-        length = self.shape[dim]
-        if isinstance(split_size_or_sections, (int, np.integer)):
-            step = int(split_size_or_sections)
-            if step <= 0:
-                raise ValueError(f"split: split_size must be positive, got {step}")
-            sizes = [min(step, length - i) for i in range(0, length, step)] or [0]
-        else:
-            sizes = list(split_size_or_sections)
-            if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in sizes):
-                raise ValueError(f"split: sections must be non-negative integers, got {sizes}")
-            if sum(sizes) != length:
-                raise ValueError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {dim} "
-                                 f"of shape {self.shape} has {length}")
-        return ops.Split.apply(self, sizes=sizes, dim=dim)
-
-    def unbind(self, dim=0):
-        """The slices along dim, without that dim (torch.unbind); one split node for all."""
-        return tuple(piece.squeeze(dim) for piece in self.split(1, dim))
-
-    def chunk(self, chunks, dim=0):
-        """`chunks` pieces along dim, each of ceil(n / chunks) (the last may be smaller)."""
-        if chunks <= 0:
-            raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-        dim = ops._axis("chunk", dim, self.ndim)
-        return self.split(-(-self.shape[dim] // chunks) or 1, dim)
-
 
 # ---------------------------------------------------------------------------------------------
 # operand handling: Python numbers take the tensor's dtype; float32 never meets float64 silently
@@ -792,172 +820,41 @@ def _floating(t):
     return t
 
 
+def _logic(ufunc, op, a, b):
+    a, b = _operands(op, a, b)
+    if a.dtype.kind not in "biu":
+        raise TypeError(f"{op}: expects bool or integer tensors, got {a.dtype}")
+    return Tensor._make(ufunc(a.array, b.array), None, 0)
+
+
 def _compare(ufunc, a, b):
     a, b = _operands(ufunc.__name__, a, b)
     return Tensor._make(ufunc(a.array, b.array), None, 0)
 
 
-def _shape_arg(shape):
-    """Accept shapes as `f(2, 3)` and as `f((2, 3))`."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
+def _argsort(a, axis, descending):
+    """Stable argsort along axis (descending: by the negated keys, so ties keep their order)."""
+    keys = a.astype(np.int8) if a.dtype == bool else a
+    return np.argsort(-keys if descending else keys, axis=axis, kind="stable")
 
 
-def _resolve_shape(shape, from_shape):
-    """A reshape target with its -1 filled in, or a clear error."""
-    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in shape):
-        raise TypeError(f"reshape: sizes must be integers, got {shape}")
-    count = math.prod(from_shape)
-    known = math.prod([n for n in shape if n != -1])
-    unknown = [i for i, n in enumerate(shape) if n == -1]
-    if len(unknown) == 1 and known and count % known == 0:
-        shape = shape[:unknown[0]] + (count // known,) + shape[unknown[0] + 1:]
-    if len(unknown) > 1 or any(n < 0 for n in shape) or math.prod(shape) != count:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {from_shape} ({count} "
-                         f"elements) into {shape}")
-    return shape
-
-
-def _index_arg(key):
-    """Tensors and lists inside an index become numpy arrays."""
-    if isinstance(key, Tensor):
-        return key.array
-    if isinstance(key, tuple):
-        return tuple(k.array if isinstance(k, Tensor) else np.asarray(k) if isinstance(k, list)
-                     else k for k in key)
-    if isinstance(key, list):
-        return np.asarray(key)
-    return key
-
-
-def _is_int(k):
-    return (isinstance(k, (int, np.integer)) and not isinstance(k, bool)) or (
-        isinstance(k, np.ndarray) and k.ndim == 0 and k.dtype.kind in "iu")
-
-
-def _index_keys(key):
-    """A PyTorch index as the numpy indexing steps that give the same result: one key, or two
-    where integers meet index arrays. PyTorch selects with the integers first, so t[1, :, idx]
-    of a (3, 5, 6) tensor is t[1][:, idx], shape (5, len(idx)); numpy would treat the 1 as an
-    index array too and put idx's dim first."""
-    key = _index_arg(key)
-    if not (isinstance(key, tuple) and any(_is_int(k) for k in key) and any(
-            isinstance(k, np.ndarray) and k.ndim > 0 for k in key)):
-        return (key,)
-    first, second = [], []
-    for k in key:
-        if _is_int(k):
-            first.append(int(k))                        # select: the dim goes away
-        elif k is None or k is Ellipsis:
-            first.append(k)
-            second.append(slice(None) if k is None else k)
-        else:                                           # slices and index arrays: next step
-            first.extend([slice(None)] * (k.ndim if isinstance(k, np.ndarray) and
-                                          k.dtype == bool else 1))
-            second.append(k)
-    return (tuple(first), tuple(second))
+def _bool_mask(op, mask, shape):
+    """mask as a bool Tensor that broadcasts to shape, or a clear error."""
+    mask = np.asarray(mask.array if isinstance(mask, Tensor) else mask)
+    if mask.dtype != bool:
+        raise TypeError(f"{op}: mask must be a bool tensor, got {mask.dtype}")
+    try:
+        fits = np.broadcast_shapes(mask.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise RuntimeError(f"{op}: a mask of shape {mask.shape} does not broadcast to {shape}")
+    return Tensor._make(mask, None, 0)
 
 
 def _scaled(other, alpha):
     """alpha * other for add/sub's alpha= (no extra node when alpha is 1)."""
     return other if alpha == 1 else other * alpha
-
-
-def _fitting(op, target, value):
-    """value as a Tensor that broadcasts to target's shape, or a clear error (in-place ops
-    write into target, so they cannot grow it)."""
-    value = value if isinstance(value, Tensor) else _as_tensor(value, target)
-    try:
-        fits = np.broadcast_shapes(target.shape, value.shape) == target.shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise RuntimeError(f"{op}: a value of shape {value.shape} does not broadcast to the "
-                           f"shape {target.shape} of the tensor changed in place")
-    return value
-
-
-def _replaced(x, value):
-    """value broadcast to x's shape, as an op on the graph: the gradient goes to value and
-    none to x's old contents (fill_, copy_, uniform_)."""
-    return where(True, value, x)
-
-
-# ---------------------------------------------------------------------------------------------
-# package-level functions
-# ---------------------------------------------------------------------------------------------
-def tensor(data, dtype=None, requires_grad=False):
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
-
-
-def _filled(fill, size, dtype, requires_grad):
-    dtype = _default_dtype if dtype is None else np.dtype(dtype)
-    return Tensor(fill(_shape_arg(size), dtype), requires_grad=requires_grad)
-
-
-def zeros(*size, dtype=None, requires_grad=False):
-    return _filled(np.zeros, size, dtype, requires_grad)
-
-
-def ones(*size, dtype=None, requires_grad=False):
-    return _filled(np.ones, size, dtype, requires_grad)
-
-
-def full(size, fill_value, dtype=None, requires_grad=False):
-    """A tensor of `size` filled with fill_value; its dtype follows the value as in PyTorch
-    (bool, int64 for an int, the default float dtype for a float) unless dtype is given."""
-    if dtype is None and isinstance(fill_value, (bool, int, np.integer)):
-        dtype = bool_ if isinstance(fill_value, bool) else int64
-    return _filled(lambda s, d: np.full(s, fill_value, d), (size,), dtype, requires_grad)
-
-
-def rand(*size, dtype=None, requires_grad=False):
-    """Uniform on [0, 1), from the package generator (see manual_seed)."""
-    return _filled(lambda s, d: _rng.random(s).astype(d), size, dtype, requires_grad)
-
-
-def randn(*size, dtype=None, requires_grad=False):
-    """Standard normal, from the package generator (see manual_seed)."""
-    return _filled(lambda s, d: _rng.standard_normal(s).astype(d), size, dtype, requires_grad)
-
-
-def zeros_like(t, dtype=None, requires_grad=False):
-    return zeros(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
-
-
-def ones_like(t, dtype=None, requires_grad=False):
-    return ones(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
-
-
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
-    """Like torch.arange: integers give int64, any float argument gives the default dtype."""
-    if end is None:
-        start, end = 0, start
-    if dtype is None:
-        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = int64 if is_int else _default_dtype
-    return Tensor(np.arange(start, end, step, dtype=dtype), requires_grad=requires_grad)
-
-
-def cat(tensors, dim=0):
-    """Join tensors along an existing dim (torch.cat)."""
-    tensors = _same_dtype("cat", tensors)
-    ref = tensors[0].shape
-    for t in tensors[1:]:
-        if t.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(ref, t.shape))
-                                     if i != dim % len(ref)):
-            raise ValueError(f"cat: shapes {[x.shape for x in tensors]} must match in every dim "
-                             f"but dim {dim}")
-    return ops.Cat.apply(*tensors, dim=dim)
-
-
-def stack(tensors, dim=0):
-    """Join tensors of one shape along a new dim (torch.stack)."""
-    tensors = _same_dtype("stack", tensors)
-    if len({t.shape for t in tensors}) != 1:
-        raise ValueError(f"stack: all shapes must be equal, got {[t.shape for t in tensors]}")
-    return ops.Stack.apply(*tensors, dim=dim)
 
 
 def _same_dtype(op, tensors):
@@ -975,27 +872,3 @@ def _same_dtype(op, tensors):
     if len(dtypes) > 1:
         raise TypeError(f"{op}: all tensors need one dtype, got {sorted(map(str, dtypes))}")
     return tensors
-
-
-def where(condition, input, other):
-    """condition ? input : other, element-wise with broadcasting (torch.where)."""
-    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
-    a, b = _operands("where", input, other)
-    return ops.Where.apply(Tensor._make(cond.astype(bool, copy=False), None, 0), a, b)
-
-
-def maximum(a, b):
-    """Element-wise max(a, b); at least one of them must be a Tensor (torch.maximum)."""
-    return Tensor.maximum(*_operands("maximum", *_one_tensor("maximum", a, b)))
-
-
-def minimum(a, b):
-    """Element-wise min(a, b); at least one of them must be a Tensor (torch.minimum)."""
-    return Tensor.minimum(*_operands("minimum", *_one_tensor("minimum", a, b)))
-
-
-def _one_tensor(op, a, b):
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and "
-                        f"{type(b).__name__} (for numbers, use Python's max/min)")
-    return a, b

@@ -21,6 +21,7 @@ Activations (any shape; `out` is the op's saved output, `g` the gradient flowing
     relu_backward(out, g) -> dx              dx = g * [out > 0]
     tanh_forward(x) -> out, sigmoid_forward(x) -> out   (float32: a rational approximation,
                                              max abs error ~2e-7; float64: libm)
+    erf(x) -> out                            the error function (libm's, in float64)
 Along axes `dims` (a tuple; numbered from 0):
     softmax_forward(x, dims) -> out          softmax_backward(out, g, dims) -> dx
     log_softmax_forward(x, dims) -> out      log_softmax_backward(out, g, dims) -> dx
@@ -98,6 +99,7 @@ NUMBA_UP_TO = {
     "gru_cell_backward": ALWAYS,
     "rnn_cell_forward": SMALL,        # its tanh, as tanh_forward: 0.9x at B=1000 H=64
     "rnn_cell_backward": ALWAYS,
+    "erf": ALWAYS,                    # libm's erf per element; numpy has none at all
 }
 BACKENDS = ("numba", "numpy")
 
@@ -221,6 +223,9 @@ class Backend:
 
     def sigmoid_forward(self, x):
         return self._unary(self.impl.sigmoid_forward, "sigmoid_forward", x)
+
+    def erf(self, x):
+        return self._unary(self.impl.erf, "erf", x)
 
     # -------------------------------------------------------------------------- along axes
     def _along(self, kernel, dims, *arrays):

@@ -4,7 +4,8 @@ import math
 import numpy as np
 
 from ..autograd import no_grad
-from ..tensor import Tensor, rng
+from ..generator import rng
+from ..tensor import Tensor
 
 
 def _fill(tensor, values):

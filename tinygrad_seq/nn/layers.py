@@ -1,9 +1,10 @@
-"""Feed-forward layers and loss modules: Linear, Embedding, Dropout, LayerNorm, Sequential."""
+"""Feed-forward layers: Linear, Embedding, Dropout, LayerNorm, Sequential."""
 import math
 
 import numpy as np
 
-from ..tensor import Tensor, get_default_dtype, rng
+from ..generator import rng
+from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from .module import Module, Parameter
 
@@ -150,30 +151,3 @@ class Sequential(Module):
 
     def __len__(self):
         return len(self._modules)
-
-
-class CrossEntropyLoss(Module):
-    def __init__(self, ignore_index=-100, reduction="mean"):
-        super().__init__()
-        self.ignore_index, self.reduction = ignore_index, reduction
-
-    def forward(self, input, target):
-        return F.cross_entropy(input, target, self.ignore_index, self.reduction)
-
-
-class MSELoss(Module):
-    def __init__(self, reduction="mean"):
-        super().__init__()
-        self.reduction = reduction
-
-    def forward(self, input, target):
-        return F.mse_loss(input, target, self.reduction)
-
-
-class BCEWithLogitsLoss(Module):
-    def __init__(self, reduction="mean"):
-        super().__init__()
-        self.reduction = reduction
-
-    def forward(self, input, target):
-        return F.binary_cross_entropy_with_logits(input, target, self.reduction)

@@ -11,7 +11,9 @@ import math
 import numpy as np
 
 from ..autograd import no_grad, scope
-from ..tensor import Tensor, cat, stack, where, zeros
+from ..creation import zeros
+from ..functions import cat, stack, where
+from ..tensor import Tensor
 from . import functional as F
 from . import init as nn_init
 from .cells import _check_sizes, gru_cell, lstm_cell, rnn_cell
