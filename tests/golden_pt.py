@@ -6,7 +6,8 @@
                              tied to its encoder as in PyTorch's word_language_model example
     golden/pt_objects.pt     tensors of every dtype, views sharing one storage, a Parameter,
                              and plain values in nested containers
-    golden/pt_legacy.pt      a small dict in the pre-1.6 format (_use_new_zipfile_serialization=False)
+    golden/pt_legacy.pt      a small dict in the pre-1.6 format
+                             (torch.save(..., _use_new_zipfile_serialization=False))
     golden/pt_expected.npz   what they hold, as numpy arrays, and the language model's
                              log-probabilities and final state on fixed tokens, computed by
                              PyTorch in float64 from the same weights

@@ -143,13 +143,15 @@ def test_to_casts_floating_parameters_buffers_and_grads():
     assert net.to("cpu", dtype="float32").mean.dtype == np.float32
     assert net.to(ts.zeros(1, dtype=ts.float64)).out.bias.dtype == np.float64
     assert net.to(device="cpu") is net and net.cpu() is net
-    with pytest.raises(RuntimeError, match="device 'cuda' is not available; tinygrad_seq runs "
-                                           "on the CPU only"):
+    with pytest.raises(RuntimeError, match="Net.to: tinygrad_seq computes on the CPU only, so "
+                                           "device 'cuda' is not available"):
         net.to("cuda")
-    with pytest.raises(RuntimeError, match="device 'cuda:1' is not available"):
+    with pytest.raises(RuntimeError, match="Net.cuda: .* device 'cuda:1' is not available"):
         net.cuda(1)
     with pytest.raises(TypeError, match="only floating-point dtypes"):
         net.to(ts.int64)
+    with pytest.raises(TypeError, match="only floating-point dtypes"):
+        net.to(ts.tensor([1, 2]))             # as PyTorch: to(tensor) takes its dtype
 
 
 def test_apply_visits_children_first_then_the_module():

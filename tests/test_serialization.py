@@ -106,7 +106,7 @@ def test_map_location_and_other_torch_load_arguments():
     assert isinstance(same["decoder.bias"].numpy().base, np.memmap)
     same["decoder.bias"][0] = 5.0              # copy-on-write: the file is not changed
     assert ts.load(WORD_LM)["decoder.bias"][0].item() != 5.0
-    with pytest.raises(RuntimeError, match="device 'cuda:0' is not available"):
+    with pytest.raises(RuntimeError, match="map_location: .* device 'cuda:0' is not available"):
         ts.load(WORD_LM, map_location="cuda:0")
     with pytest.raises(RuntimeError, match="device 'mps' is not available"):
         ts.load(WORD_LM, map_location={"cpu": "mps"})
@@ -116,7 +116,7 @@ def test_map_location_and_other_torch_load_arguments():
         ts.load(WORD_LM, pickle_module=pickle)
     with pytest.raises(TypeError, match=r"unexpected arguments \['fix_imports'\]"):
         ts.load(WORD_LM, fix_imports=True)
-    with open(WORD_LM, "rb") as f, pytest.raises(ValueError, match="mmap=True needs f to be a path"):
+    with open(WORD_LM, "rb") as f, pytest.raises(ValueError, match="mmap=True needs f to be"):
         ts.load(f, mmap=True)
 
 
@@ -227,7 +227,8 @@ def test_damaged_files_are_refused_clearly(tmp_path):
                                      [("data/0", storage)]), pickle.UnpicklingError,
                          r"reaches past the end of its storage \(3 elements\)"),
         "npz": (None, RuntimeError, "a numpy .npz archive"),
-        "torchscript": (pytorch_zip(b"", [("constants.pkl", b"")]).replace(b"data.pkl", b"code.pkl"),
+        "torchscript": (pytorch_zip(b"", [("constants.pkl", b"")]).replace(b"data.pkl",
+                                                                           b"code.pkl"),
                         RuntimeError, "TorchScript"),
     })
     for name, (data, error, message) in cases.items():
@@ -264,7 +265,8 @@ def test_round_trip_of_nested_values(tmp_path):
                   np.arange(3, dtype=">f4"), np.float32(1.5), np.int64(-3), np.bool_(False)],
         "plain": [None, True, 0, 255, 65536, -1, 2 ** 31, -2 ** 64, 1.5e-300, "ünï", b"\x00\xff",
                   bytearray(b"ab"), 1 + 2j, {1, 2}, (), (1,), (1, 2, 3, 4),
-                  collections.Counter("aab"), ts.float64, ts.int32],
+                  collections.Counter("aab"), ts.float64, ts.int32, ts.device("cpu"),
+                  ts.device("cuda", 1)],
         "ordered": ordered,
         "loop": loop,
     }

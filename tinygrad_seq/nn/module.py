@@ -1,13 +1,12 @@
 """Module and Parameter: the containers models are built from, as in torch.nn."""
 import collections
-import re
 from collections import OrderedDict
 
 import numpy as np
 
-from .. import autograd
+from .. import autograd, device as _device
 from ..autograd import no_grad, scope
-from ..tensor import Tensor, float32, float64
+from ..tensor import Tensor, as_dtype, float32, float64, to_arguments
 
 
 class Parameter(Tensor):
@@ -181,7 +180,7 @@ class Module:
         setattr(self, name, param)
 
     def add_module(self, name, module):
-        """Add a child module (or None) as an attribute would: `add_module("fc", nn.Linear(2, 3))`."""
+        """Add a child module (or None) as an attribute would: add_module("fc", Linear(2, 3))."""
         self._register("add_module", self._modules, name, module, Module)
         setattr(self, name, module)
 
@@ -279,15 +278,19 @@ class Module:
                 with no_grad():
                     p.grad.zero_()
 
-    def to(self, *args, **kwargs):
+    def to(self, *args, dtype=None, device=None, non_blocking=False, memory_format=None):
         """`to(dtype)`, `to(device)`, `to(device, dtype)`, `to(tensor)`, as in PyTorch: cast
         every floating-point parameter and buffer to dtype (float32 or float64) in place,
-        gradients too; the device must be the CPU. Returns self."""
-        device, dtype = _to_arguments(type(self).__name__, args, kwargs)
-        if device is not None:
-            check_cpu(device, f"{type(self).__name__}.to")
+        gradients too; the device must be the CPU (see device.py). Returns self."""
+        what = f"{type(self).__name__}.to"
+        dtype, device = to_arguments(args, dtype, device)
+        _device.check(device, what)
         if dtype is None:
             return self
+        dtype = as_dtype(dtype, what)
+        if dtype.kind != "f":
+            raise TypeError(f"{what}: only floating-point dtypes (float32, float64) apply to a "
+                            f"module's parameters and buffers, got {dtype}")
         for t in list(self.parameters()) + list(self.buffers()):
             if t.dtype.kind == "f" and t.dtype != dtype:
                 t.array = t.array.astype(dtype)          # new memory, as PyTorch's .to()
@@ -306,7 +309,8 @@ class Module:
         return self
 
     def cuda(self, device=None):
-        check_cpu("cuda" if device is None else f"cuda:{device}", f"{type(self).__name__}.cuda")
+        _device.check("cuda" if device is None else f"cuda:{device}",
+                      f"{type(self).__name__}.cuda")
 
     # ------------------------------------------------------------------ state
     def state_dict(self, *, destination=None, prefix="", keep_vars=False):
@@ -349,46 +353,6 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + ("\n)" if len(lines) > 1 else ")")
-
-
-_CPU = re.compile(r"cpu(:0)?")
-
-
-def check_cpu(device, what):
-    """Accept the CPU ("cpu", "cpu:0", or a torch.device-like object naming it) and refuse any
-    other device clearly: tinygrad_seq computes with numpy, on the CPU only."""
-    name = device.decode() if isinstance(device, bytes) else str(device)
-    if not _CPU.fullmatch(name):
-        raise RuntimeError(f"{what}: device {name!r} is not available; tinygrad_seq runs on the "
-                           f"CPU only (numpy). Device-agnostic code can use "
-                           f"device = 'cuda' if ts.cuda.is_available() else 'cpu'")
-    return device
-
-
-def _to_arguments(owner, args, kwargs):
-    """(device, dtype) from Module.to's forms: (dtype), (device), (device, dtype), (tensor);
-    a string is a dtype if numpy reads it as one ("float64"), else a device ("cpu")."""
-    kwargs = dict(kwargs)
-    kwargs.pop("non_blocking", None)
-    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-    if kwargs:
-        raise TypeError(f"{owner}.to: unexpected arguments {sorted(kwargs)}")
-    for arg in args:
-        if isinstance(arg, bool):
-            continue                                    # non_blocking, given positionally
-        if isinstance(arg, Tensor):
-            dtype = arg.dtype if arg.dtype.kind == "f" else dtype
-            continue
-        try:
-            dtype = np.dtype(arg)
-        except TypeError:
-            device = arg
-    if dtype is not None:
-        dtype = np.dtype(dtype)
-        if dtype not in (float32, float64):
-            raise TypeError(f"{owner}.to: only floating-point dtypes (float32, float64) apply "
-                            f"to a module's parameters and buffers, got {dtype}")
-    return device, dtype
 
 
 def _check_state(module, state_dict, strict=True):

@@ -38,7 +38,7 @@ import pickle
 
 import numpy as np
 
-from ..nn.module import check_cpu
+from .. import device as _device
 from .archive import ALIGNMENT, ZIP_LIMIT, ZipArchive, load_legacy, write_zip
 from .pickler import Pickler
 
@@ -50,13 +50,13 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
     """Write `obj` to `f` (a path or a binary file open for writing) as torch.save does.
 
     obj: tensors, Parameters, numpy arrays and scalars, numbers, strings, bytes, None, dtypes,
-    and dicts (OrderedDicts), lists, tuples and sets of them: a state_dict, an optimizer's
-    state_dict, a checkpoint dict. The file is PyTorch's zip format, which torch.load reads;
-    with only tensors, numbers and strings in it (a state_dict) torch.load(weights_only=True)
-    reads it. Numpy arrays are pickled as numpy pickles them, as torch.save does, so PyTorch
-    needs torch.serialization.add_safe_globals for them; ts.load reads them back as arrays.
-    A tensor that is a view (a slice, a transpose, a tied weight) is saved with its whole
-    storage, shared with the other views of it, as in PyTorch.
+    devices, and dicts (OrderedDicts), lists, tuples and sets of them: a state_dict, an
+    optimizer's state_dict, a checkpoint dict. The file is PyTorch's zip format, which
+    torch.load reads; with only tensors, numbers and strings in it (a state_dict)
+    torch.load(weights_only=True) reads it. Numpy arrays are pickled as numpy pickles them, as
+    torch.save does, so PyTorch needs torch.serialization.add_safe_globals for them; ts.load
+    reads them back as arrays. A tensor that is a view (a slice, a transpose, a tied weight)
+    is saved with its whole storage, shared with the other views of it, as in PyTorch.
 
     torch.save's arguments are accepted: pickle_module (None or the pickle module),
     pickle_protocol (2 to 5; protocol 2 is written, which every torch.load reads),
@@ -124,7 +124,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     f: a path or a binary file open for reading. Nothing in the file is run: the pickle is
     read by our own reader, which rebuilds only tensors (Parameters), storages, numbers,
     strings, bytes, None, dicts (OrderedDict, Counter), lists, tuples, sets, torch.Size,
-    torch dtypes (as numpy dtypes), torch.device (as its name), and numpy arrays and scalars;
+    torch dtypes (as numpy dtypes, which ts.float32 and the rest are), torch.device (as a
+    ts.device), and numpy arrays and scalars;
     any other global in the file is refused with an error naming it. Tensors that shared a
     storage when saved (views, tied weights) share memory again. float16 and bfloat16 tensors
     load as float32 (exact); complex and quantized tensors are refused.
@@ -198,7 +199,7 @@ def _restore_location(map_location):
             target = map_location.get(location, location)
             if target == location:
                 return default(storage, location)
-            check_cpu(target, "load: map_location")
+            _device.check(str(target), "load: map_location")
             return storage
         return remap
     if callable(map_location) and not isinstance(map_location, (str, bytes)):
@@ -213,5 +214,5 @@ def _restore_location(map_location):
                                 f"{storage.shape}), got {type(result).__name__}")
             return result
         return call
-    check_cpu(map_location, "load: map_location")
+    _device.check(str(map_location), "load: map_location")     # a ts or torch device, a name
     return lambda storage, location: storage

@@ -5,6 +5,7 @@ import struct
 
 import numpy as np
 
+from ..device import device
 from ..nn.module import Module, Parameter
 from ..tensor import Tensor
 from .storage import DTYPES, TORCH_NAME
@@ -55,6 +56,9 @@ class Pickler:
             self.save_call("builtins", "complex", (obj.real, obj.imag), where)
         elif isinstance(obj, np.dtype):
             self.save_dtype(obj, where)
+        elif isinstance(obj, device):
+            self.save_call("torch", "device", (obj.type,) if obj.index is None else
+                           (obj.type, obj.index), where)
         elif isinstance(obj, Tensor):
             self.save_tensor(obj, where)
         elif isinstance(obj, np.ndarray):
@@ -76,7 +80,7 @@ class Pickler:
         else:
             raise TypeError(f"save: cannot save {where}, a {type(obj).__name__}; what can be "
                             f"saved: tensors, numpy arrays, numbers, strings, bytes, None, "
-                            f"dtypes, and dicts, lists, tuples and sets of them")
+                            f"dtypes, devices, and dicts, lists, tuples and sets of them")
 
     # --------------------------------------------------------------- plain values
     def save_int(self, n):

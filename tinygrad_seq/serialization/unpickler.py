@@ -9,6 +9,7 @@ import struct
 
 import numpy as np
 
+from ..device import device
 from ..nn.module import Parameter
 from ..tensor import Tensor
 from .storage import DTYPES, TORCH_NAME, Storage
@@ -440,9 +441,14 @@ def _size(dims=()):
 
 
 def _device(kind, index=None):
+    """torch.device(type[, index]) as a ts.device (any device can be named, as in a config;
+    only the CPU holds tensors)."""
     if type(kind) is not str or index is not None and type(index) is not int:
         raise BadArguments(f"torch.device({kind!r}, {index!r})")
-    return kind if index is None else f"{kind}:{index}"
+    try:
+        return device(kind, index)
+    except RuntimeError as e:
+        raise BadArguments(str(e)) from None
 
 
 def _encode(text, encoding="latin1"):
