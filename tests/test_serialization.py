@@ -246,6 +246,30 @@ def test_damaged_files_are_refused_clearly(tmp_path):
         ts.load(tmp_path / "missing.pt")
 
 
+def test_random_damage_gives_only_clear_errors():
+    """Bytes changed at random, in the whole file (caught by the zip's checks) or inside
+    data.pkl of an otherwise sound archive (caught by the unpickler): every failure is one of
+    the two errors load raises for damaged files, never a stray exception from inside."""
+    rng = np.random.default_rng(0)
+    whole = [open(path, "rb").read() for path in (OBJECTS, WORD_LM, LEGACY)]
+    source = zipfile.ZipFile(OBJECTS)
+    records = [(n.split("/", 1)[1], source.read(n)) for n in source.namelist() if "/data/" in n]
+    data_pkl = source.read("pt_objects/data.pkl")
+    failures = 0
+    for trial in range(600):
+        damaged = bytearray(whole[trial % 3] if trial % 2 else data_pkl)
+        for _ in range(rng.integers(1, 4)):
+            damaged[rng.integers(len(damaged))] = rng.integers(256)
+        if rng.random() < 0.2:
+            damaged = damaged[:rng.integers(len(damaged))]
+        blob = bytes(damaged) if trial % 2 else pytorch_zip(bytes(damaged), records)
+        try:
+            ts.load(io.BytesIO(blob))
+        except (pickle.UnpicklingError, RuntimeError):
+            failures += 1
+    assert failures > 300          # most damage is detected (some bytes, e.g. padding, are inert)
+
+
 # ------------------------------------------------------------------------- ours, both ways
 def test_round_trip_of_nested_values(tmp_path):
     base = ts.tensor(np.arange(12.0).reshape(3, 4))

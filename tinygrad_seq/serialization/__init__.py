@@ -136,7 +136,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     these, as in PyTorch on a machine without that GPU, and any other device is refused.
     weights_only: True (PyTorch's default), False or None, and whichever it is, nothing is
     unpickled with the pickle module: a file needing more than the above is refused.
-    mmap=True maps the storages from the file (copy-on-write) instead of reading them.
+    mmap=True maps the storages from the file (copy-on-write) instead of reading them; as in
+    PyTorch, mapped records are not checked against their CRC.
     encoding (default "utf-8") decodes Python 2 strings; "bytes" keeps them as bytes.
     """
     if pickle_module is not None:

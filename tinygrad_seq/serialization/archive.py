@@ -13,6 +13,9 @@ from .unpickler import Global, Unpickler
 ALIGNMENT = 64                # storages start at multiples of this, as PyTorch writes them
 ZIP_LIMIT = 0xFFFFFFFF        # sizes and offsets past this need zip64 records, not written here
 MAGIC_NUMBER, PROTOCOL_VERSION = 0x1950A86A20F9469CFC6C, 1001   # the pre-1.6 format's header
+# what Python's zipfile raises on a damaged archive (a bad name, offset, size or method)
+ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib.error,
+              NotImplementedError, OverflowError, struct.error)
 
 
 def write_zip(file, archive, records):
@@ -60,7 +63,7 @@ class ZipArchive:
         self.what, self.restore, self.encoding, self.mmap_path = what, restore, encoding, mmap_path
         try:
             self.zip = zipfile.ZipFile(file)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        except ZIP_ERRORS as e:
             raise RuntimeError(f"load: {what} is not a readable zip archive ({e}); was it cut "
                                f"short or damaged?") from None
         names = self.zip.namelist()
@@ -85,7 +88,7 @@ class ZipArchive:
     def record(self, name):
         try:
             return self.zip.read(self.prefix + name)
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, KeyError) as e:
+        except ZIP_ERRORS as e:
             raise RuntimeError(f"load: record {name} of {self.what} cannot be read ({e}); the "
                                f"file is damaged or cut short") from None
 
@@ -95,7 +98,8 @@ class ZipArchive:
 
     def persistent_load(self, pid):
         """('storage', storage type, key, location, numel) -> the storage, read once per key."""
-        if not (type(pid) is tuple and len(pid) == 5 and ascii_text(pid[0]) == "storage"):
+        if not (type(pid) is tuple and len(pid) == 5 and is_text(pid[0], "storage")
+                and is_text(pid[2]) and is_text(pid[3])):
             raise pickle.UnpicklingError(f"load: {self.what} refers to {pid!r}; only storages "
                                          f"('storage', type, key, location, numel) are read")
         _, storage_type, key, location, numel = pid
@@ -125,7 +129,7 @@ class ZipArchive:
             array = np.frombuffer(bytearray(self.record(f"data/{key}")), raw)
         if not raw.isnative:
             array = array.byteswap().view(raw.newbyteorder("="))
-        return Storage(self.restore(array, location), dtype_name, key)
+        return Storage(self.restore(array, location), dtype_name)
 
     def mapped(self, info, raw, numel):
         """The record's bytes mapped from the file, copy-on-write (PyTorch's mmap=True)."""
@@ -144,7 +148,13 @@ class ZipArchive:
 
 def ascii_text(value):
     """Python 2 pickles name storages with bytes; PyTorch decodes those keys as ASCII."""
-    return value.decode("ascii") if isinstance(value, bytes) else value
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else value
+
+
+def is_text(value, expected=None):
+    """Is value a str (or Python 2 bytes), equal to `expected` if given? Values from a file
+    are type-checked before any comparison: a tensor's == is element-wise."""
+    return type(value) in (str, bytes) and (expected is None or ascii_text(value) == expected)
 
 
 def storage_dtype(storage_type, what):
@@ -164,21 +174,27 @@ def load_legacy(data, what, restore, encoding):
         return Unpickler(data, what, encoding, persistent_load, position).load()
 
     magic, position = next_pickle(0)
-    if magic != MAGIC_NUMBER:
+    if type(magic) is not int or magic != MAGIC_NUMBER:
         raise RuntimeError(f"load: {what} is not a file torch.save writes (no zip archive, and "
                            f"not the pre-1.6 format's magic number)")
     version, position = next_pickle(position)
     info, position = next_pickle(position)
-    if version != PROTOCOL_VERSION or not (isinstance(info, dict) and info.get("little_endian")):
+    if (type(version) is not int or version != PROTOCOL_VERSION or type(info) is not dict
+            or info.get("little_endian") is not True):
         raise RuntimeError(f"load: {what} is a pre-1.6 PyTorch file of protocol {version!r}, "
                            f"system {info!r}; only little-endian protocol 1001 files are read")
     storages = {}
 
     def persistent_load(pid):
-        if not (type(pid) is tuple and len(pid) == 6 and ascii_text(pid[0]) == "storage"):
+        if not (type(pid) is tuple and len(pid) == 6 and is_text(pid[0], "storage")):
             raise pickle.UnpicklingError(f"load: {what} refers to {pid!r}; only storages are "
                                          f"read (a whole pickled module is not)")
         _, storage_type, key, location, numel, view = pid
+        if not (is_text(key) and is_text(location)) or not (
+                view is None or type(view) is tuple and len(view) == 3
+                and all(type(n) is int and n >= 0 for n in view[1:])):
+            raise pickle.UnpicklingError(f"load: {what} refers to a storage as {pid!r}, which "
+                                         f"is malformed")
         if key not in storages:
             dtype_name = storage_dtype(storage_type, what)
             dtype = np.dtype(DTYPES[dtype_name][0])
@@ -186,16 +202,17 @@ def load_legacy(data, what, restore, encoding):
                 raise pickle.UnpicklingError(f"load: {what} has a storage of {numel!r} "
                                              f"elements, more than the file holds")
             storages[key] = Storage(restore(np.zeros(numel, dtype), ascii_text(location)),
-                                    dtype_name, key)
+                                    dtype_name)
         storage = storages[key]
         if view is None:
             return storage
         _, view_offset, view_size = view
-        return Storage(storage.array[view_offset:view_offset + view_size], storage.dtype_name,
-                       key)
+        return Storage(storage.array[view_offset:view_offset + view_size], storage.dtype_name)
 
     result, position = next_pickle(position, persistent_load)
     keys, position = next_pickle(position)
+    if type(keys) is not list:
+        raise RuntimeError(f"load: {what} is damaged (no list of storages after the object)")
     for key in keys:
         if key not in storages:
             raise RuntimeError(f"load: {what} lists a storage {key!r} that nothing uses")

@@ -14,12 +14,12 @@ DTYPES = {
     "uint16": ("uint16", None), "uint32": ("uint32", None), "uint64": ("uint64", None),
 }
 TORCH_NAME = {np.dtype(np_name): name for name, (np_name, _) in DTYPES.items()
-               if name != "bfloat16"}
+              if name != "bfloat16"}
 
 
 class Storage:
     """A storage read from the file: a flat array that the tensors on it view."""
-    __slots__ = ("array", "dtype_name", "key")
+    __slots__ = ("array", "dtype_name")
 
-    def __init__(self, array, dtype_name, key):
-        self.array, self.dtype_name, self.key = array, dtype_name, key
+    def __init__(self, array, dtype_name):
+        self.array, self.dtype_name = array, dtype_name

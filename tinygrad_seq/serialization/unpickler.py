@@ -298,7 +298,7 @@ class Unpickler:
             self.fail(f"the pickle calls {function!r} with {type(args).__name__} arguments")
         try:
             return function.build(*args)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             self.fail(f"{function!r} got arguments it does not take ({e})")
         except BadArguments as e:
             self.fail(f"{function!r}: {e}")
@@ -368,7 +368,9 @@ def _tensor(storage, offset, size, stride, requires_grad, hooks, metadata=None, 
             or type(requires_grad) is not bool):
         raise BadArguments(f"offset {offset!r}, size {size}, stride {stride}, requires_grad "
                            f"{requires_grad!r} do not describe a tensor")
-    if hooks or metadata is not None and (type(metadata) is not dict or any(metadata.values())):
+    plain = metadata is None or type(metadata) is dict and all(
+        v is False for v in metadata.values())
+    if not _empty(hooks) or not plain:
         raise BadArguments("the tensor carries backward hooks or conjugate/negative bits, "
                            "which are not restored")
     dtype_name, base = storage.dtype_name, storage.array
@@ -397,6 +399,11 @@ def _tensor(storage, offset, size, stride, requires_grad, hooks, metadata=None, 
     return t
 
 
+def _empty(value):
+    """None or an empty dict (backward hooks, attributes): what a plain tensor carries."""
+    return value is None or type(value) in (dict, collections.OrderedDict) and not value
+
+
 def _int_tuple(value, what):
     if type(value) is not tuple or not all(type(n) is int and n >= 0 for n in value):
         raise BadArguments(f"the {what} {value!r} is not a tuple of non-negative integers")
@@ -415,7 +422,8 @@ def _tensor_v3(storage, offset, size, stride, requires_grad, hooks, dtype, metad
 
 def _parameter(data, requires_grad, hooks, state=None):
     """torch._utils._rebuild_parameter(data, requires_grad, hooks[, state])."""
-    if not isinstance(data, Tensor) or type(requires_grad) is not bool or hooks or state:
+    if (not isinstance(data, Tensor) or type(requires_grad) is not bool or not _empty(hooks)
+            or not _empty(state)):
         raise BadArguments("a Parameter is a tensor and a requires_grad flag, without hooks "
                            "or attributes")
     return Parameter(data, requires_grad=requires_grad)
@@ -427,9 +435,8 @@ def _from_type(function, new_type, args, state):
     if not (isinstance(function, Global) and function.name in _TENSOR_REBUILDERS
             and isinstance(new_type, Global) and new_type.name in _TENSOR_TYPES):
         raise BadArguments(f"rebuilding {new_type!r} with {function!r} is not supported")
-    if state:
-        raise BadArguments(f"the tensor carries attributes {sorted(state)}, which are not "
-                           f"restored")
+    if not _empty(state):
+        raise BadArguments("the tensor carries attributes, which are not restored")
     t = function.build(*args)
     if new_type.name == "torch.nn.parameter.Parameter" and not isinstance(t, Parameter):
         t = Parameter(t, requires_grad=t.requires_grad)
@@ -453,7 +460,8 @@ def _device(kind, index=None):
 
 def _encode(text, encoding="latin1"):
     """_codecs.encode(text, 'latin1'): how protocol 2 pickles bytes."""
-    if type(text) is not str or encoding not in ("latin1", "latin-1"):
+    if type(text) is not str or type(encoding) is not str or encoding not in ("latin1",
+                                                                               "latin-1"):
         raise BadArguments(f"only latin-1 text is encoded to bytes, got {encoding!r}")
     return text.encode("latin1")
 
@@ -474,8 +482,8 @@ def _numpy_dtype(code, align=False, copy=True):
     dtype = np.dtype(code)
 
     def finish(state):
-        if (type(state) is not tuple or len(state) < 8 or state[1] not in "<>|="
-                or state[2:5] != (None, None, None)):
+        if (type(state) is not tuple or len(state) < 8 or type(state[1]) is not str
+                or state[1] not in "<>|=" or any(x is not None for x in state[2:5])):
             raise BadArguments(f"dtype state {state!r}")
         return dtype.newbyteorder(state[1]) if state[1] in "<>" else dtype
     return Pending(finish)
@@ -493,7 +501,8 @@ def _numpy_array(cls, shape, typecode):
         shape, dtype, fortran, data = state
         if isinstance(data, str):
             data = data.encode("latin1")
-        if not isinstance(dtype, np.dtype) or type(data) not in (bytes, bytearray):
+        if (not isinstance(dtype, np.dtype) or type(data) not in (bytes, bytearray)
+                or type(fortran) is not bool):
             raise BadArguments("a numpy array of objects (only numbers and bools are rebuilt)")
         shape = _int_tuple(tuple(shape), "shape")
         if len(data) != math.prod(shape) * dtype.itemsize:
