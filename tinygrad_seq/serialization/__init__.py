@@ -35,6 +35,7 @@ import hashlib
 import io
 import os
 import pickle
+import zlib
 
 import numpy as np
 
@@ -83,8 +84,9 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
     records += [(f"data/{key}", root.reshape(-1, order="A").view(np.uint8))
                 for key, root in pickler.storages.values()]
     records.append(("version", b"3\n"))
-    records.append((".data/serialization_id", _serialization_id(records)))
-    size = sum(len(data) + 200 + ALIGNMENT for _, data in records)
+    records = [(name, data, zlib.crc32(data)) for name, data in records]
+    records.append(_serialization_id(records))
+    size = sum(len(data) + 200 + ALIGNMENT for _, data, _ in records)
     if size >= ZIP_LIMIT:
         raise ValueError(f"save: the file would be about {size / 2**30:.1f} GiB; files of 4 "
                          f"GiB or more are not written (zip64 offsets are not implemented)")
@@ -109,12 +111,13 @@ def _archive_name(path):
 
 
 def _serialization_id(records):
-    """40 digits naming this content (PyTorch writes a random id; ours is stable)."""
+    """The record .data/serialization_id: 40 digits naming this content, from the records'
+    names, sizes and CRCs (PyTorch writes a random id; ours is the same for the same state)."""
     digest = hashlib.sha1()
-    for name, data in records:
-        digest.update(name.encode())
-        digest.update(data)
-    return str(int(digest.hexdigest(), 16) % 10**40).zfill(40).encode()
+    for name, data, crc in records:
+        digest.update(f"{name} {len(data)} {crc}\n".encode())
+    serial = str(int(digest.hexdigest(), 16) % 10**40).zfill(40).encode()
+    return ".data/serialization_id", serial, zlib.crc32(serial)
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None,

@@ -19,11 +19,12 @@ ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib.
 
 
 def write_zip(file, archive, records):
-    """A zip laid out as PyTorch's writer (miniz) lays it out: each record stored, its data at
-    a multiple of 64 bytes (padded by an "FB" extra field of "Z"s) and, unless empty, followed
-    by a data descriptor; then the central directory, a zip64 end record, and the classic end
-    record (torch.load's mmap offsets are computed from this layout).
-    Written front to back, so any writable stream will do."""
+    """Write records (name, bytes, their CRC-32) under the folder `archive`, in a zip laid out
+    as PyTorch's writer (miniz) lays it out: each record stored, its data at a multiple of 64
+    bytes (padded by an "FB" extra field of "Z"s) and, unless empty, followed by a data
+    descriptor; then the central directory, a zip64 end record, and the classic end record
+    (torch.load's mmap offsets are computed from this layout). Written front to back, so any
+    writable stream will do."""
     offset, entries = 0, []
 
     def put(data):
@@ -31,9 +32,9 @@ def write_zip(file, archive, records):
         file.write(data)
         offset += len(data)
 
-    for name, data in records:
+    for name, data, crc in records:
         name = f"{archive}/{name}".encode()
-        size, crc, header_at = len(data), zlib.crc32(data), offset
+        size, header_at = len(data), offset
         flags = 0x0808 if size else 0x0800      # UTF-8 names; sizes in a data descriptor
         padding = -(header_at + 30 + len(name) + 4) % ALIGNMENT
         extra = b"FB" + struct.pack("<H", padding) + b"Z" * padding
