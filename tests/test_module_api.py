@@ -228,7 +228,9 @@ def test_modules_in_containers_record_under_the_containers_name():
     late = nn.ModuleList([nn.ModuleList([nn.Linear(2, 2)])])    # named after it is filled
     outer = nn.Module()
     outer.stack = late
-    assert late[0][0]._scope_name == "stack.0.0"
+    assert late[0][0]._scope_name == "stack.0.0" and late[0][0].weight.name == "stack.0.0.weight"
+    late.append(nn.Linear(2, 2))                                # appended after it was named
+    assert late[1].weight.name == "stack.1.weight" and late[0][0].bias.name == "stack.0.0.bias"
 
 
 def test_module_dict():

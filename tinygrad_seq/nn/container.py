@@ -31,6 +31,12 @@ class _Holder:
             if module is not None:
                 module._set_scope_name(self._scope_of_child(key))
 
+    def _rename_parameters(self):
+        """Items appended after the container was attached keep their parameters' paths
+        ("layers.3.weight", not "3.weight")."""
+        for path, p in self.named_parameters(prefix=self._scope_name or ""):
+            p.name = path
+
 
 class ModuleList(_Holder, Module):
     """A list of modules registered as "0", "1", ...; index, slice, iterate and append as with
