@@ -5,9 +5,10 @@
     loss = (x.tanh() * 2).sum()
     loss.backward()          # x.grad now holds d loss / d x
 """
-from . import cuda, malloc, nn, optim, threads, viz
+from . import cuda, malloc, nn, optim, threads, utils, viz
 from .autograd import (Function, Scope, Tape, current_scope, enable_grad, is_grad_enabled, no_grad,
                        scope, set_grad_enabled, unbroadcast)
+from .generator import Generator, manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from .kernels import set_backend
 from .nn.functional import (binary_cross_entropy_with_logits, cross_entropy, dropout, embedding,
@@ -26,7 +27,6 @@ from .functions import (abs, all, amax, amin, any, argmax, argmin, argsort, bmm,
                         scatter_add, sigmoid, sign, sin, sort, split, sqrt, square, squeeze,
                         stack, std, sum, t, tanh, topk, transpose, tril, triu, unbind, unsqueeze,
                         var, where)
-from .generator import manual_seed
 from .tensor import (Tensor, bool_, float32, float64, get_default_dtype, int8, int16, int32, int64,
                      set_default_dtype, uint8)
 

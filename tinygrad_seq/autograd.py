@@ -34,9 +34,9 @@ from .kernels import backend
 # ---------------------------------------------------------------------------------------------
 # engine state: grad mode, the name scope and the open tapes belong to the thread that set them
 # ---------------------------------------------------------------------------------------------
-class _ThreadState(threading.local):
-    """One per thread, as PyTorch's grad mode: a new thread starts with grad mode on, no name
-    scope and no open tape, whatever other threads are doing."""
+class _Mode:
+    """One thread's engine state: grad mode, the name scope and the open tapes."""
+    __slots__ = ("grad_enabled", "scope", "tapes")
 
     def __init__(self):
         self.grad_enabled = True
@@ -44,26 +44,36 @@ class _ThreadState(threading.local):
         self.tapes = []        # Tape objects inside their `with` block
 
 
-_state = _ThreadState()
+class _ThreadState(threading.local):
+    """Each thread sees its own `mode`, as PyTorch's grad mode is per thread: a new thread
+    starts with grad mode on, no name scope and no open tape, whatever other threads do.
+    (One thread-local attribute holding a plain object: every op reads it once, and reading
+    a thread-local attribute costs several times a plain one.)"""
+
+    def __init__(self):
+        self.mode = _Mode()
+
+
+_threads = _ThreadState()
 _tape_counter = itertools.count()   # one count for all threads: inputs have smaller indices
 _anomaly = False                     # process-wide, as torch.autograd.set_detect_anomaly
 
 
 def is_grad_enabled():
-    return _state.grad_enabled
+    return _threads.mode.grad_enabled
 
 
 class set_grad_enabled:
     """Turn recording on or off in this thread: a call, a `with` block or a decorator."""
 
     def __init__(self, mode):
-        self._prev, _state.grad_enabled = _state.grad_enabled, bool(mode)
+        self._prev, _threads.mode.grad_enabled = _threads.mode.grad_enabled, bool(mode)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        _state.grad_enabled = self._prev
+        _threads.mode.grad_enabled = self._prev
 
 
 class no_grad:
@@ -72,10 +82,10 @@ class no_grad:
     mode = False
 
     def __enter__(self):
-        self._prev, _state.grad_enabled = _state.grad_enabled, self.mode
+        self._prev, _threads.mode.grad_enabled = _threads.mode.grad_enabled, self.mode
 
     def __exit__(self, *exc):
-        _state.grad_enabled = self._prev
+        _threads.mode.grad_enabled = self._prev
 
     def __call__(self, fn):
         def wrapper(*args, **kwargs):
@@ -103,16 +113,16 @@ class Scope:
         self.path, self.parent = name, None
 
     def __enter__(self):
-        outer = _state.scope
+        outer = _threads.mode.scope
         if outer is not None:
             self.path = f"{outer.path}.{self.name}" if self.name else outer.path
             self.step = outer.step if self.step is None else self.step
             self.tags = {**outer.tags, **self.tags}
-        self.parent, _state.scope = outer, self
+        self.parent, _threads.mode.scope = outer, self
         return self
 
     def __exit__(self, *exc):
-        _state.scope = self.parent
+        _threads.mode.scope = self.parent
 
     def __repr__(self):
         step = "" if self.step is None else f"@{self.step}"
@@ -126,7 +136,7 @@ def scope(name, step=None, **tags):
 
 
 def current_scope():
-    return _state.scope
+    return _threads.mode.scope
 
 
 class Tape:
@@ -140,11 +150,11 @@ class Tape:
         self.nodes = []
 
     def __enter__(self):
-        _state.tapes.append(self)
+        _threads.mode.tapes.append(self)
         return self
 
     def __exit__(self, *exc):
-        _state.tapes.remove(self)
+        _threads.mode.tapes.remove(self)
 
     def __len__(self):
         return len(self.nodes)
@@ -316,7 +326,7 @@ def _anomaly_forward(fn, inputs, outputs):
     recorded = hasattr(fn, "index")
     if recorded:
         fn.created_at = _user_line()
-    where = _where(fn.scope if recorded else _state.scope)
+    where = _where(fn.scope if recorded else _threads.mode.scope)
     shapes = ", ".join(str(t.shape) for t in inputs)
     for k, t in enumerate(inputs):
         bad = _not_finite(t.array)
@@ -378,7 +388,7 @@ class Function:
     def apply(cls, *inputs, **kwargs):
         """Run forward on the inputs' arrays; record a node if an input needs a gradient."""
         fn = cls()
-        state = _state
+        state = _threads.mode
         if _rebased_shared and state.grad_enabled:
             _refuse_stale_views(fn, inputs)
         try:
@@ -410,8 +420,11 @@ class Function:
         if _anomaly:
             _anomaly_forward(fn, inputs, out if multi else (out,))
         if cls.view:
+            base = inputs[0].array
             for o in (result if multi else (result,)):
-                if np.may_share_memory(o.array, inputs[0].array):
+                # numpy's .base is the array that owns the memory: a view's is base or base's
+                if o.array.base is not None and (o.array.base is base or
+                                                 o.array.base is base.base):
                     share_version(inputs[0], o)
         return result
 
@@ -425,6 +438,8 @@ class Function:
 
 def unbroadcast(grad, shape):
     """Sum a gradient of a broadcast result back to `shape` (the one place broadcasting is undone)."""
+    if not shape:                     # a scalar: one numpy sum
+        return np.asarray(grad.sum())
     extra = grad.ndim - len(shape)
     if grad.shape[extra:] == shape:   # summed over leading axes only (a bias over the batch)
         if extra and grad.flags.c_contiguous and grad.dtype.kind == "f":

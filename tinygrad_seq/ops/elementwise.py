@@ -58,18 +58,38 @@ class Neg(_Op):
         return -g
 
 
+def _power(a, p):
+    """a ** p, with PyTorch's products for the common exponents (numpy's pow for x^3 is ~20x
+    slower than x * x * x, and PyTorch computes these as products too)"""
+    if a.dtype.kind != "f":             # integers: numpy's pow, which refuses negative powers
+        return a ** p
+    if p == 1:
+        return a.copy()
+    if p == 2:
+        return a * a
+    if p == 3:
+        return a * a * a
+    if p == -1:
+        return 1 / a
+    if p == -2:
+        return 1 / (a * a)
+    if p == 0.5:
+        return np.sqrt(a)
+    return a ** p
+
+
 class Pow(_Op):
     """out = a ** p (p a Python number);  da = g * p * a^(p-1), and 0 when p = 0"""
     def forward(self, a, exponent):
         self.exponent = exponent
         self.save_for_backward(a)
-        return a ** exponent
+        return _power(a, exponent)
 
     def backward(self, g):
         (a,) = self.saved
         if self.exponent == 0:          # a^0 = 1 everywhere, also at a = 0 (0 * 0^-1 is nan)
             return np.zeros(a.shape, g.dtype)
-        return g * self.exponent * a ** (self.exponent - 1)
+        return g * self.exponent * _power(a, self.exponent - 1)
 
 
 class PowTensor(_Op):

@@ -1,6 +1,10 @@
-"""Gradient clipping, detaching recurrent state, truncated BPTT, and .npz checkpoints."""
+"""Gradient clipping, detaching recurrent state, truncated BPTT, and .npz checkpoints;
+utils.rnn holds packed sequences (pad_sequence, pack_padded_sequence, ...)."""
+import contextlib
 import json
+import math
 import os
+import re
 import tempfile
 import zipfile
 
@@ -9,6 +13,7 @@ import numpy as np
 from ...autograd import no_grad
 from ...tensor import Tensor
 from ..module import check_state
+from . import rnn   # nn.utils.rnn is there after `import tinygrad_seq`, as in PyTorch
 
 
 # ------------------------------------------------------------------------------ clipping
@@ -79,11 +84,22 @@ def truncated_bptt(rnn, input, k, loss_fn, hx=None, after_backward=None):
 
 
 # ------------------------------------------------------------------------------ checkpoints
+# A checkpoint is an uncompressed .npz file (a zip of .npy files, as numpy.savez writes it):
+# "model/<name>" for each parameter, "optim/<index>/<name>" for each array of the optimizer's
+# state, and "meta", a JSON string with the optimizer's other state, its hyper-parameters and
+# the caller's extras. Every zip entry carries the same fixed timestamp, so the same state always
+# gives the same bytes (np.savez stamps the current time).
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+TEMP_PREFIX = ".tmp-"       # a save in progress: .tmp-<pid of the writer>-<random>.npz
+
+
 def save(path, model, optimizer=None, **extra):
     """Write model parameters (and optimizer state, and JSON-able extras) to an .npz file.
 
     The write is atomic: a temporary file in the same folder is renamed over `path` only once
-    it is complete, so a failed save leaves any old file intact.
+    it is complete and on disk, so a failed or killed save leaves any old file intact. The
+    temporary files of saves that were killed (their writer is no longer running) are removed
+    by the next save to that folder.
     """
     arrays = {f"model/{name}": a for name, a in model.state_dict().items()}
     meta = {"extra": extra}
@@ -99,44 +115,181 @@ def save(path, model, optimizer=None, **extra):
                         for i, s in sd["state"].items()}}
     arrays["meta"] = np.array(json.dumps(meta))
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".npz")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            _write_npz(f, arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
+    _fsync_folder(folder)
+    remove_stale_temp_files(folder)
+
+
+def _write_npz(f, arrays):
+    """What np.savez(f, **arrays) writes, with a fixed timestamp on every entry."""
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in arrays.items():
+            with zf.open(zipfile.ZipInfo(name + ".npy", date_time=_ZIP_TIME), "w",
+                         force_zip64=True) as entry:
+                np.lib.format.write_array(entry, np.asanyarray(value), allow_pickle=False)
+
+
+def _fsync_folder(folder):
+    """Put the rename itself on disk (a crash right after a save keeps the new file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return      # a folder that cannot be opened (Windows): the rename is as durable as it gets
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass        # filesystems that cannot sync a folder
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temp_files(folder):
+    """Delete the temporary files that killed saves left in `folder`: those whose writer (the
+    process id in the name) is no longer running, and those of older versions, which carried no
+    process id. A save in progress in another running process is left alone."""
+    if os.name != "posix":
+        return      # os.kill(pid, 0) is the liveness test; elsewhere it would end the process
+    for entry in os.scandir(folder):
+        if not (entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(".npz")):
+            continue
+        pid = entry.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and _running(int(pid)):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            pass    # another save removed it first
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True     # a process of another user
+    return True
+
+
+def read_extras(path):
+    """The extras saved with a checkpoint, read without loading any array (a ValueError if the
+    file is not a readable checkpoint)."""
+    with _open_checkpoint(path) as (_, meta):
+        return meta["extra"]
 
 
 def load(path, model, optimizer=None):
     """Load a checkpoint written by `save` into model (and optimizer); returns the extras.
 
-    Everything is checked (names, shapes, dtypes, the optimizer's layout) before anything
-    changes: a refused checkpoint leaves the model and optimizer as they were.
+    Everything is checked (the file's layout, the sizes its headers claim, names, shapes,
+    dtypes, the optimizer's state and hyper-parameters) before anything changes: a refused
+    checkpoint leaves the model and optimizer as they were.
     """
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-        meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"load: {path} is not a readable tinygrad_seq checkpoint ({e})") from None
-    weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-    check_state(model, weights)
-    optim_state = None
-    if optimizer is not None:
-        if "optim" not in meta:
-            raise ValueError(f"load: {path} holds no optimizer state")
-        state = {int(i): dict(s) for i, s in meta["optim"]["scalars"].items()}
-        for key, value in arrays.items():
-            if key.startswith("optim/"):
-                _, i, name = key.split("/", 2)
-                state.setdefault(int(i), {})[name] = value
-        optim_state = {"state": state, "param_groups": meta["optim"]["param_groups"]}
-        optim_state = optimizer.check_state_dict(optim_state)
+    with _open_checkpoint(path) as (read, meta):
+        weights = {name[len("model/"):]: read(name) for name in read.names
+                   if name.startswith("model/")}
+        check_state(model, weights)
+        optim_state = None
+        if optimizer is not None:
+            if "optim" not in meta:
+                raise ValueError(f"load: {path} holds no optimizer state")
+            state = {int(i): dict(s) for i, s in meta["optim"]["scalars"].items()}
+            for name in read.names:
+                if name.startswith("optim/"):
+                    _, i, key = name.split("/")
+                    state.setdefault(int(i), {})[key] = read(name)
+            optim_state = optimizer.check_state_dict(
+                {"state": state, "param_groups": meta["optim"]["param_groups"]})
     model.load_state_dict(weights)
     if optim_state is not None:
         optimizer._apply_state(*optim_state)
     return meta["extra"]
+
+
+_ENTRY = re.compile(r"model/[A-Za-z0-9_.]+|optim/[0-9]+/[a-z_]+|meta")
+
+
+@contextlib.contextmanager
+def _open_checkpoint(path):
+    """(read, meta) for a checkpoint: read(name) loads one array and read.names lists them; meta
+    is its JSON entry with the layout checked. Raises a ValueError for anything else."""
+    def refuse(why):
+        return ValueError(f"load: {path} is not a readable tinygrad_seq checkpoint ({why})")
+
+    try:
+        zf = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as e:
+        raise refuse(e) from None
+    with zf:
+        try:
+            infos, meta = _check_layout(zf, os.path.getsize(path))
+        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, RecursionError) as e:
+            raise refuse(e) from None
+
+        def read(name):
+            try:
+                return _read(zf, infos[name])
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+                raise refuse(f"{name}: {e}") from None
+
+        read.names = [name for name in infos if name != "meta"]
+        yield read, meta
+
+
+def _check_layout(zf, file_size):
+    """({entry name: zip info}, meta) of a checkpoint's zip. Every .npy header is read first:
+    the sizes they claim must fit in the file, so a forged header cannot make a load allocate
+    memory; then the meta entry must be {"extra": {...}, "optim": {"param_groups": [...],
+    "scalars": {index: {...}}}} ("optim" optional; its values are the optimizer's to check)."""
+    infos, claimed = {}, 0
+    for info in zf.infolist():
+        name = info.filename[:-len(".npy")]
+        if not info.filename.endswith(".npy") or not _ENTRY.fullmatch(name) or name in infos:
+            raise ValueError(f"unexpected entry {info.filename!r}")
+        shape, dtype = _header(zf, info)
+        if dtype.hasobject:
+            raise ValueError(f"{name} holds Python objects")
+        claimed += math.prod(shape) * dtype.itemsize
+        infos[name] = info
+    if claimed > file_size:
+        raise ValueError(f"its headers claim {claimed:,} bytes of arrays, the file has "
+                         f"{file_size:,}")
+    if "meta" not in infos:
+        raise ValueError("no meta entry")
+    meta = json.loads(str(_read(zf, infos["meta"])))
+    if not isinstance(meta, dict) or not isinstance(meta.get("extra"), dict):
+        raise ValueError("its meta entry holds no extras")
+    optim = meta.get("optim", {"param_groups": [], "scalars": {}})
+    if not (isinstance(optim, dict) and isinstance(optim.get("param_groups"), list)
+            and isinstance(optim.get("scalars"), dict)
+            and all(isinstance(g, dict) for g in optim["param_groups"])
+            and all(i.isdigit() and isinstance(s, dict) for i, s in optim["scalars"].items())):
+        raise ValueError("its optimizer entry is not {param_groups: [...], scalars: {...}}")
+    return infos, meta
+
+
+def _header(zf, info):
+    """(shape, dtype) from the header of one .npy entry, reading nothing else."""
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"{info.filename}: .npy format version {version}")
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, _, dtype = reader(f)
+    return shape, dtype
+
+
+def _read(zf, info):
+    with zf.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
