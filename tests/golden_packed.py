@@ -20,19 +20,18 @@ gradients).
 The port tests/ports/packed_classifier.py (PyTorch code with tinygrad_seq's imports) runs here
 in both libraries from the same weights: its loss after each Adam step and its accuracy.
 """
-import importlib.util
 import itertools
 import json
 import os
-import types
 
 import numpy as np
+
+from porting import HAS_TORCH, load_port
 
 HERE = os.path.dirname(__file__)
 FIXTURES = os.path.join(HERE, "golden", "packed.npz")
 PORT = os.path.join(HERE, "ports", "packed_classifier.py")
 TOL = dict(rtol=1e-10, atol=1e-10)
-HAS_TORCH = importlib.util.find_spec("torch") is not None
 T, B, I, H = 4, 5, 2, 2
 BIG_B = 17
 
@@ -235,32 +234,12 @@ def run_helper(lib_name, name):
             {k: _as_np(t.grad) for k, t in leaves.items()})
 
 
-def load_port(lib_name):
-    """The port as a module: its source as written, or for "torch" with its import lines
-    pointed back at torch (no other line may name tinygrad_seq)."""
-    with open(PORT) as f:
-        lines = f.read().splitlines(keepends=True)
-    for i, line in enumerate(lines):
-        if line.startswith(("import ", "from ")):
-            if lib_name == "torch":
-                lines[i] = line.replace("tinygrad_seq", "torch")
-        elif "tinygrad_seq" in line:
-            raise AssertionError(f"{PORT}:{i + 1} names tinygrad_seq outside the imports: "
-                                 f"{line}")
-    module = types.ModuleType(f"packed_classifier_{lib_name}")
-    module.__file__ = PORT
-    exec(compile("".join(lines), PORT, "exec"), module.__dict__)
-    return module
-
-
 def run_port(lib_name):
     """The port's loss after each of its Adam steps, then its held-out accuracy, in float64
     (set here, as a test would) from weights drawn here."""
-    port = load_port(lib_name)
+    port = load_port(PORT, lib_name)
     lib = port.torch
-    previous, shim = lib.get_default_dtype(), not hasattr(lib, "long")
-    if shim:    # tinygrad_seq.long is being added with issue 14's dtypes; int64 stands in
-        lib.long = lib.int64
+    previous = lib.get_default_dtype()
     lib.set_default_dtype(lib.float64)
     try:
         model = port.Classifier()
@@ -274,8 +253,6 @@ def run_port(lib_name):
         return np.array(losses), port.accuracy(model, data[64:])
     finally:
         lib.set_default_dtype(previous)
-        if shim:
-            del lib.long
 
 
 def save(stored, key, outputs, grads):

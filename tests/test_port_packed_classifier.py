@@ -1,9 +1,6 @@
 """The padded-and-packed batch classifier port (tests/ports/packed_classifier.py): PyTorch code
 with only its imports changed reaches PyTorch's loss after every Adam step from the same
 weights, to 1e-10 in float64 (the stored curve without PyTorch; live when it is importable).
-
-Shim: tinygrad_seq has no `long` yet (issue 14's dtypes come separately); golden_packed.run_port
-sets `tinygrad_seq.long = tinygrad_seq.int64` while the port runs, only if it is missing.
 """
 import numpy as np
 import pytest

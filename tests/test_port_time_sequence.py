@@ -6,7 +6,6 @@ import importlib.util
 import numpy as np
 import pytest
 
-import tinygrad_seq as ts
 from golden_port_time_sequence import FIXTURES, run
 
 # 40 closure calls (LBFGS, 2 steps) each feed the last one's rounding back into the weights;
@@ -22,16 +21,9 @@ def stored():
 
 @pytest.fixture(scope="module")
 def ours(stored):
-    """Our run from PyTorch's initial weights. The port needs torch.double and
-    torch.from_numpy, which the core does not have yet: given here for this run only
-    (from_numpy copies instead of sharing memory, which this program cannot tell)."""
+    """Our run from PyTorch's initial weights."""
     weights = {k[len("weight/"):]: v for k, v in stored.items() if k.startswith("weight/")}
-    with pytest.MonkeyPatch.context() as patch:
-        if not hasattr(ts, "double"):
-            patch.setattr(ts, "double", ts.float64, raising=False)
-        if not hasattr(ts, "from_numpy"):
-            patch.setattr(ts, "from_numpy", ts.tensor, raising=False)
-        return run("ours", weights)
+    return run("ours", weights)
 
 
 def test_reaches_pytorchs_losses_from_the_same_weights(ours, stored):

@@ -6,6 +6,8 @@
     tinygrad-seq sample --checkpoint out/checkpoint.npz --prime "The " --length 300
     tinygrad-seq render --cell lstm --steps 5 --view cell --out lstm.svg
     tinygrad-seq gradflow --checkpoint out/checkpoint.npz --out out/
+                                           print the gradient-flow report, draw the graph
+                                           and heatmaps of gradient and gate saturation
     tinygrad-seq bench [overhead|kernels|rnn|render|all]
 
 Every argument, the text, a checkpoint to resume and the output folder are checked before
@@ -60,10 +62,11 @@ def sample_text(model, vocab, prime, length, temperature, rng):
 
 
 def gradient_pictures(task, model, config, out_dir, steps=None):
-    """The unrolled graph with gradient flow (cell view, svg) and ||dL/dh_t|| per step (png)
-    for one batch; `steps` shortens the sequence so the picture stays readable."""
+    """The gradient flow of one batch: the unrolled graph coloured by gradient (cell view,
+    gradflow.svg), ||dL/dh_t|| per step (gradnorms.png), heatmaps of the gradient and of gate
+    saturation over time (heatmap.png) and the gradient-flow report. `steps` shortens the
+    sequence. Returns the three paths and the report."""
     from tinygrad_seq import viz
-    from tinygrad_seq.viz.graph import Graph
 
     os.makedirs(out_dir, exist_ok=True)
     picture_config = dict(config, seq_len=steps or config["seq_len"], batch=min(config["batch"], 8))
@@ -71,35 +74,15 @@ def gradient_pictures(task, model, config, out_dir, steps=None):
     model.zero_grad()
     out, _ = model(x)
     loss = task.loss(out, y)
-    loss.backward()
-    model.zero_grad()
-    graph_path = viz.save(viz.draw(loss, view="cell", title=(
-        f"{config['cell'].upper()} on {config['task']}: gradient flow over "
-        f"{picture_config['seq_len']} steps")), os.path.join(out_dir, "gradflow.svg"))
-    layers = [n for n in Graph(loss).ops if getattr(n, "fused", None)]
-    plot_path = os.path.join(out_dir, "gradnorms.png")
-    _plot_norms(layers, plot_path, config)
-    return graph_path, plot_path
-
-
-def _plot_norms(layers, path, config):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    for node in layers:
-        for state, norms in node.step_grad_norms.items():
-            ax.semilogy(range(len(norms)), np.maximum(norms, 1e-30),
-                        label=f"||dL/d{state}_t||, {node.scope.path}")
-    ax.set_xlabel("time step t")
-    ax.set_ylabel("gradient norm (log)")
-    ax.set_title(f"{config['cell'].upper()} on {config['task']}: gradient reaching each step")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=110)
-    plt.close(fig)
-    os.replace(path + ".tmp.png", path)
+    loss.backward(retain_graph=True)      # keeps the gate values, for the saturation heatmap
+    name = f"{config['cell'].upper()} on {config['task']}"
+    title = f"{name}: gradient flow over {picture_config['seq_len']} steps"
+    pictures = {"gradflow.svg": viz.draw(loss, view="cell", title=title),
+                "gradnorms.png": viz.compare({name: loss}, relative=False, title=title),
+                "heatmap.png": viz.heatmap(loss, title=title)}
+    paths = tuple(viz.save(p, os.path.join(out_dir, file)) for file, p in pictures.items())
+    model.zero_grad()                     # (after drawing: the parameters show their gradient)
+    return paths + (viz.report(loss, show=False),)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +170,8 @@ def build_parser():
     sa.add_argument("--seed", type=_parse(SEED_RANGE), default=0)
     # `render` is handed to tinygrad_seq.viz's own parser (see main); listed here for --help
     sub.add_parser("render", help="draw an unrolled RNN/LSTM/GRU (tinygrad-seq render --help)")
-    gf = sub.add_parser("gradflow", help="gradient-flow pictures of a checkpoint's model")
+    gf = sub.add_parser("gradflow", help="gradient-flow report and pictures of a checkpoint's "
+                                         "model")
     gf.add_argument("--checkpoint", type=_utf8, required=True)
     gf.add_argument("--steps", type=_parse(Range(int, 1, PICTURE_STEPS)),
                     help=f"sequence length to draw (default: the model's, at most "
@@ -321,10 +305,12 @@ def cmd_demo(args, signals):
     held = _run_training(task, model, opt, config, state, args, args.steps, minutes, signals)
     sample = sample_text(model, task.vocab, "The ", 300, 0.8, np.random.default_rng(config["seed"]))
     print("\nsample (temperature 0.8):\n" + sample + "\n", flush=True)
-    graph, plot = gradient_pictures(task, model, config, args.out, steps=24)
+    graph, plot, heat, flow = gradient_pictures(task, model, config, args.out, steps=24)
+    print(f"{flow}\n")
     print(f"held-out bits per character: {held['bpc']:.3f}")
     print(f"unrolled graph with gradient flow: {graph}")
     print(f"gradient norm per time step: {plot}")
+    print(f"heatmaps of gradient and gate saturation over time: {heat}")
     return 0
 
 
@@ -344,8 +330,9 @@ def cmd_gradflow(args):
         raise UsageError(f"--steps {steps}: the text's training part has only "
                          f"{len(task.train_ids):,} characters")
     _prepare_out(args.out)
-    graph, plot = gradient_pictures(task, model, config, args.out, steps=steps)
-    print(f"wrote {graph}\nwrote {plot}")
+    *paths, flow = gradient_pictures(task, model, config, args.out, steps=steps)
+    print(flow)
+    print("\n".join(f"wrote {path}" for path in paths))
     return 0
 
 

@@ -34,7 +34,9 @@ release the GIL. Only the weight gradients and the pictures' norms are added up 
 
 After backward each node keeps `step_grad_norms`: {"h": [||dL/dh_t|| for t in range(T)]} (and
 "c" for the LSTM), the norm of the total gradient reaching each step's hidden (cell) state, by
-time step; `fused` says which composed graph the node stands for. Both are for pictures.
+time step; `fused` says which composed graph the node stands for. Both are for pictures, as is
+`gate_activations()`, which reads the sigmoid gates back from the saved buffers while they live
+(nothing is computed for it during training).
 """
 import collections
 import sys
@@ -205,12 +207,30 @@ def _time_order(dx, order, shape):
     return None if dx is None else (dx if order[0] == 0 else dx[order]).reshape(shape)
 
 
+def _gate_activations(node, act_of_lane, gates):
+    """{gate: (T, B, H) values in time order} of the sigmoid gates named in `gates` (name ->
+    block of the lanes' act arrays), and the (T, B) mask of steps inside each sequence (None:
+    every step). Read from the buffers forward saved: None once backward has freed them (call
+    backward(retain_graph=True) to keep them)."""
+    if not node.saved:
+        return None
+    lanes, order, valid = node.saved[0], node.saved[3], node.saved[4]
+    act = np.concatenate([act_of_lane(arrays) for _, arrays in lanes], axis=1)[order]
+    H = node.fused["hidden_size"]
+    return ({name: act[:, :, k * H:(k + 1) * H] for name, k in gates.items()},
+            None if valid is None else valid[order])
+
+
 class LSTMSequence(Function):
     """An LSTM layer over T steps (see cells.lstm_cell for the gate equations).
 
     forward(x (T, B, I) or (B, I), h0, c0 (B, H), w_ih (4H, I), w_hh (4H, H)[, b_ih, b_hh (4H,)])
         -> output (T, B, H), h_n, c_n (B, H)
     """
+
+    def gate_activations(self):
+        """The input, forget and output gates (see _gate_activations), for pictures."""
+        return _gate_activations(self, lambda arrays: arrays[1], {"i": 0, "f": 1, "o": 3})
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None,
                 layer=0):
@@ -305,6 +325,10 @@ class GRUSequence(Function):
     al.) needs r before the n block's recurrent product, so that block runs as its own GEMM on
     rh = [r * h | 1] after the r, z gates: n = tanh(gx_n + rh [W_hn^T ; b_hn]).
     """
+
+    def gate_activations(self):
+        """The reset and update gates (see _gate_activations), for pictures."""
+        return _gate_activations(self, lambda arrays: arrays[2], {"r": 0, "z": 1})
 
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True, reverse=False,
                 lengths=None, layer=0):
