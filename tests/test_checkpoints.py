@@ -61,7 +61,7 @@ def rewrite(path, out, change=None, meta=None, drop=()):
 
 def state(model, opt):
     sd = opt.state_dict()
-    return ({k: v.copy() for k, v in model.state_dict().items()}, json.dumps(sd["param_groups"]),
+    return ({k: np.copy(v) for k, v in model.state_dict().items()}, json.dumps(sd["param_groups"]),
             {i: {k: np.copy(v) for k, v in s.items()} for i, s in sd["state"].items()})
 
 

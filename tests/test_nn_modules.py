@@ -61,17 +61,16 @@ def test_state_dict_round_trip_and_pytorch_names():
     b.load_state_dict(a.state_dict())
     for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
         assert np.array_equal(p.array, q.array)
-    sd = a.state_dict()
-    sd["lstm.weight_hh_l0"][:] = 0          # a copy: the model is not changed through it
-    assert not np.all(a.lstm.weight_hh_l0.array == 0)
+    sd = a.state_dict()                     # as in PyTorch: detached tensors sharing memory
+    assert all(isinstance(v, ts.Tensor) and not v.requires_grad for v in sd.values())
+    sd["lstm.weight_hh_l0"][:] = 0
+    assert np.all(a.lstm.weight_hh_l0.array == 0)
 
 
 def test_refused_load_state_dict_changes_nothing():
     m = Model()
     before = {n: p.array.copy() for n, p in m.named_parameters()}
-    sd = m.state_dict()
-    for v in sd.values():
-        v += 1
+    sd = {k: v.numpy() + 1 for k, v in m.state_dict().items()}
     sd["lstm.weight_hh_l0"] = np.zeros((24, 5), np.float32)
     sd["extra.weight"] = np.zeros(3, np.float32)
     del sd["head.2.bias"]
@@ -123,13 +122,13 @@ def test_refused_checkpoint_changes_nothing(tmp_path):
     train_a_little(model, opt)
     nn.utils.save(path, model, opt)
     other = nn.Sequential(nn.Linear(2, 2))
-    before = other.state_dict()
+    before = {k: v.numpy().copy() for k, v in other.state_dict().items()}
     with pytest.raises(ValueError, match="missing: 0.weight"):
         nn.utils.load(path, other)
     assert all(np.array_equal(before[k], v) for k, v in other.state_dict().items())
     # right model, optimizer of another shape: refused before the model is touched
     fresh = Model()
-    weights = fresh.state_dict()
+    weights = {k: v.numpy().copy() for k, v in fresh.state_dict().items()}
     with pytest.raises(ValueError, match="parameter groups"):
         nn.utils.load(path, fresh, optim.SGD(list(fresh.parameters())[:2], lr=0.1))
     assert all(np.array_equal(weights[k], v) for k, v in fresh.state_dict().items())

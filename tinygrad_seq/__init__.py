@@ -13,6 +13,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .kernels import set_backend
 from .nn.functional import (binary_cross_entropy_with_logits, cross_entropy, dropout, embedding,
                             log_softmax, mse_loss, one_hot, softmax)
+from .serialization import load, save
 from .threads import get_num_threads, set_blas_threads, set_num_threads
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like,

@@ -52,6 +52,19 @@ def as_dtype(dtype, what):
     return _check_dtype(dtype, what)
 
 
+def to_arguments(args, dtype, device):
+    """(dtype, device) from the positional forms of Tensor.to and Module.to: a dtype, a device,
+    or a tensor (its dtype), after the dtype=/device= keywords."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif _device.is_device(a):
+            device = a
+        else:
+            dtype = a
+    return dtype, device
+
+
 class _Size(int):
     """Number of elements that is also callable: `x.size` (numpy) and `x.size()`, `x.size(0)`
     (PyTorch) both work."""
@@ -461,13 +474,7 @@ class Tensor(InPlaceOps, ShapeOps):
         dtype=/device= keywords. A new dtype is differentiable between float types; an
         integer or bool result has no gradient, as in PyTorch. Devices other than the CPU are
         refused (see device.py)."""
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif _device.is_device(a):
-                device = a
-            else:
-                dtype = a
+        dtype, device = to_arguments(args, dtype, device)
         _device.check(device, "to")
         if dtype is None or as_dtype(dtype, "to") == self.dtype:
             return self.clone() if copy else self
