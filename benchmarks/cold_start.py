@@ -55,24 +55,24 @@ logits = ts.stack(outputs).reshape(T * B, H) @ w_out + b_out
 loss = F.cross_entropy(logits, ts.Tensor(tokens[1:].reshape(-1)))
 loss.backward()
 for p in params:
-    backend.sgd_update(p.data, p.grad.data, np.zeros_like(p.data), 0.1, 0.9)
+    backend.sgd_update(p.array, p.grad.array, np.zeros_like(p.array), 0.1, 0.9)
 done = time.perf_counter()
 print(imported - start, done - imported, done - start)
 """
 
 
-# the demo's model, optimizer and batch (cli.build, cli.train_step), one step
+# the demo's model, optimizer and batch (training.build, training.train_step), one step
 DEMO_STEP = """
 import time
 start = time.perf_counter()
 import numpy as np
-from tinygrad_seq import cli
+from tinygrad_seq import cli, training
 imported = time.perf_counter()
 config = dict(cli.DEMO, seed=0, tbptt=0)
-task, model, opt = cli.build(config, cli._load_text(None))
+task, model, opt = training.build(config, training.load_text(None))
 x, y = task.batch(np.random.default_rng(0), config)
 built = time.perf_counter()
-cli.train_step(task, model, opt, x, y, config)
+training.train_step(task, model, opt, x, y, config)
 done = time.perf_counter()
 print(imported - start, built - imported, done - built, done - start)
 """

@@ -1,12 +1,16 @@
-"""Render time of an LSTM unrolled 100 steps, at op level and at cell level.
+"""Time to draw an unrolled LSTM: building the picture from the tape, and rendering it to SVG.
 
-Median of repeated runs of draw() (building the DOT from the tape) and of rendering it to SVG
-with Graphviz's dot, for the composed LSTM (one node per op) and the fused one (one node per
-layer, expanded into cells in the cell view).
+draw() builds the DOT: it reads the tape, and for pictures with time steps (the op and cell
+views) runs dot once to measure the steps and the rest, then places them on a snake grid
+(viz/layout.py). Rendering is graph.pipe(format="svg"): neato -n2 only draws a placed
+picture, dot lays out the others. Each variant is measured in interleaved rounds (the machine
+is shared: the spread is printed), for the composed LSTM (one node per op) and the fused one
+(one node per layer, expanded into cells in the cell view).
 
-    python benchmarks/render.py [--steps 100] [--repeat 3]
+    python benchmarks/render.py [--steps 100] [--rounds 5]
 """
 import argparse
+import statistics
 import time
 
 from common import machine
@@ -24,29 +28,42 @@ def loss_for(steps, fused):
     return loss
 
 
-def timed(fn, repeat):
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        runs.append(time.perf_counter() - start)
-    return sorted(runs)[len(runs) // 2], result
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    print(f"{'LSTM, ' + str(args.steps) + ' steps':<28}{'nodes':>7}{'draw s':>9}{'dot->svg s':>12}")
-    for fused, view in ((False, "op"), (False, "cell"), (True, "cell"), (True, "op")):
-        loss = loss_for(args.steps, fused)
-        draw_s, graph = timed(lambda: viz.draw(loss, view=view, max_nodes=None), args.repeat)
-        render_s, _ = timed(lambda: graph.pipe(format="svg"), args.repeat)
-        nodes = sum(1 for line in graph.source.splitlines() if "[label=" in line)
-        name = f"{'fused' if fused else 'composed'}, {view} view"
-        print(f"{name:<28}{nodes:>7}{draw_s:>9.3f}{render_s:>12.2f}")
+    variants = [(f"composed, op view, {args.steps} steps", args.steps, False, "op"),
+                (f"composed, cell view, {args.steps} steps", args.steps, False, "cell"),
+                (f"fused, cell view, {args.steps} steps", args.steps, True, "cell"),
+                (f"fused, op view, {args.steps} steps", args.steps, True, "op"),
+                ("composed, op view, 12 steps", 12, False, "op"),
+                ("fused, cell view, 24 steps", 24, True, "cell")]
+    losses = {name: loss_for(steps, fused) for name, steps, fused, _ in variants}
+    times = {name: ([], []) for name, *_ in variants}
+    sizes = {}
+    for _ in range(args.rounds):                 # interleaved: noise hits every variant alike
+        for name, _, _, view in variants:
+            draw_s, graph = timed(lambda: viz.draw(losses[name], view=view, max_nodes=None))
+            render_s, svg = timed(lambda: graph.pipe(format="svg"))
+            times[name][0].append(draw_s)
+            times[name][1].append(render_s)
+            sizes[name] = sum(1 for line in graph.source.splitlines()
+                              if "[" in line and " -> " not in line and "style=invis" not in line)
+    print(f"{'variant':<30}{'nodes':>7}{'draw s':>9}{'(min-max)':>14}{'svg s':>8}{'(min-max)':>14}")
+    for name, (draws, renders) in times.items():
+        print(f"{name:<30}{sizes[name]:>7}{statistics.median(draws):>9.3f}"
+              f"{f'{min(draws):.2f}-{max(draws):.2f}':>14}{statistics.median(renders):>8.2f}"
+              f"{f'{min(renders):.2f}-{max(renders):.2f}':>14}")
+    print("medians of", args.rounds, "interleaved rounds; draw = DOT built from the tape, steps "
+          "measured by one dot run and placed; svg = rendering that DOT")
 
 
 if __name__ == "__main__":

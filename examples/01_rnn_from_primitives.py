@@ -59,11 +59,11 @@ def main():
         loss.backward()                                       # BPTT through all 20 steps
         with ts.no_grad():
             for p in params:
-                p.data -= lr * p.grad.data
+                p -= lr * p.grad                          # in place: p stays the same leaf
                 p.grad = None
         if step % 25 == 0 or step == 1:
             with ts.no_grad():
-                accuracy = (forward(x_test).argmax(dim=1) == y_test).data.mean()
+                accuracy = (forward(x_test).argmax(dim=1) == y_test).float().mean().item()
             print(f"step {step:4d}  loss {loss.item():.4f}  held-out accuracy {accuracy:.2f}")
 
 

@@ -80,11 +80,11 @@ def main():
             loss = criterion(outputs, y)
             loss.backward()
             optimizer.step()
-            correct += int((outputs.argmax(dim=1) == y).data.sum())
+            correct += int((outputs.argmax(dim=1) == y).sum())
         line = f"epoch {epoch:3d}  loss {loss.item():.4f}  accuracy {correct / args.samples:.3f}"
         if test_data is not None:
             with ts.no_grad():
-                held_out = (model(test_data).argmax(dim=1) == test_labels).data.mean()
+                held_out = (model(test_data).argmax(dim=1) == test_labels).float().mean().item()
             line += f"  held-out accuracy {held_out:.3f}"
         print(line)
 

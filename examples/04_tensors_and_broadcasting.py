@@ -14,7 +14,7 @@ import tinygrad_seq as ts
 
 
 def show(name, tensor, expected):
-    ok = tensor.grad.shape == tensor.shape and np.allclose(tensor.grad.data, expected)
+    ok = tensor.grad.shape == tensor.shape and np.allclose(tensor.grad.numpy(), expected)
     print(f"  d loss / d {name:<4} shape {str(tensor.grad.shape):<8} (the input's: "
           f"{str(tensor.shape):<8}) equals the hand-written formula: {ok}")
     assert ok
@@ -31,9 +31,9 @@ def main():
     C = ts.tensor(rng.standard_normal((4, 2)).astype(np.float32))
     loss = ((X @ W + b) * C).sum()
     loss.backward()
-    G = C.data                                     # dL/dY
-    show("X", X, G @ W.data.T)
-    show("W", W, X.data.T @ G)
+    G = C.numpy()                                  # dL/dY
+    show("X", X, G @ W.numpy().T)
+    show("W", W, X.numpy().T @ G)
     show("b", b, G.sum(axis=0))                    # summed over the batch it was broadcast to
 
     print("2. an outer product by broadcasting: (3, 1) * (1, 4) -> (3, 4), loss = mean")
@@ -42,16 +42,16 @@ def main():
     loss = (col * row).mean()
     loss.backward()
     g = np.full((3, 4), 1 / 12)                    # d mean / d each of the 12 elements
-    show("col", col, (g * row.data).sum(axis=1, keepdims=True))
-    show("row", row, (g * col.data).sum(axis=0, keepdims=True))
+    show("col", col, (g * row.numpy()).sum(axis=1, keepdims=True))
+    show("row", row, (g * col.numpy()).sum(axis=0, keepdims=True))
 
     print("3. gradients accumulate: backward twice without zeroing")
     v = ts.tensor([1.0, 2.0, 3.0], requires_grad=True)
     (v * v).sum().backward()
-    first = v.grad.data.copy()
+    first = v.grad.numpy().copy()
     (v * v).sum().backward()
-    print(f"  after one backward {first}, after two {v.grad.data} (2 v, then 2 v + 2 v)")
-    assert np.allclose(v.grad.data, 2 * first)
+    print(f"  after one backward {first}, after two {v.grad.numpy()} (2 v, then 2 v + 2 v)")
+    assert np.allclose(v.grad.numpy(), 2 * first)
     print("  so a training loop sets .grad to None (optimizer.zero_grad()) before each backward")
     print("\nevery gradient has its input's shape, broadcasting undone by summing")
 

@@ -46,8 +46,8 @@ def gate_weights(layer, gates):
     the layer's two biases are folded into one, b = b_ih + b_hh.
     """
     H = layer.hidden_size
-    w_ih, w_hh = layer.weight_ih_l0.data, layer.weight_hh_l0.data
-    b_ih, b_hh = layer.bias_ih_l0.data, layer.bias_hh_l0.data
+    w_ih, w_hh = layer.weight_ih_l0.numpy(), layer.weight_hh_l0.numpy()
+    b_ih, b_hh = layer.bias_ih_l0.numpy(), layer.bias_hh_l0.numpy()
     params = {}
     for k, g in enumerate(gates):
         rows = slice(k * H, (k + 1) * H)
@@ -74,14 +74,14 @@ def compare(name, layer, gates, step, x, weights, n_states):
     (out * weights).sum().backward()
 
     H = layer.hidden_size
-    worst = float(np.abs(own_out.data - out.data).max())
+    worst = float(np.abs(own_out.numpy() - out.numpy()).max())
     print(f"{name}: outputs (T={T}, B={B}, H={H}) differ by at most {worst:.1e}")
     for k, g in enumerate(gates):
         rows = slice(k * H, (k + 1) * H)
-        pairs = [(f"W_{g}", own[f"W_{g}"].grad.data.T, layer.weight_ih_l0.grad.data[rows]),
-                 (f"U_{g}", own[f"U_{g}"].grad.data.T, layer.weight_hh_l0.grad.data[rows]),
+        pairs = [(f"W_{g}", own[f"W_{g}"].grad.numpy().T, layer.weight_ih_l0.grad.numpy()[rows]),
+                 (f"U_{g}", own[f"U_{g}"].grad.numpy().T, layer.weight_hh_l0.grad.numpy()[rows]),
                  # a folded bias b = b_ih + b_hh gets the gradient of each of them
-                 (f"b_{g}", own[f"b_{g}"].grad.data, layer.bias_ih_l0.grad.data[rows])]
+                 (f"b_{g}", own[f"b_{g}"].grad.numpy(), layer.bias_ih_l0.grad.numpy()[rows])]
         for pname, ours, theirs in pairs:
             diff = float(np.abs(ours - theirs).max())
             worst = max(worst, diff)

@@ -29,7 +29,7 @@ def gradient_reach(T, k):
     x = ts.randn(T, 1, 1, requires_grad=True)
     out, _ = rnn(x)
     out[-1].sum().backward()
-    full = np.linalg.norm(x.grad.data.reshape(T, -1), axis=1)
+    full = np.linalg.norm(x.grad.numpy().reshape(T, -1), axis=1)
     x.grad = None
 
     def loss_fn(output, start):
@@ -38,7 +38,7 @@ def gradient_reach(T, k):
         return output[-1].sum() * (1.0 if last else 0.0)
 
     nn.utils.truncated_bptt(rnn, x, k, loss_fn)
-    truncated = np.linalg.norm(x.grad.data.reshape(T, -1), axis=1)
+    truncated = np.linalg.norm(x.grad.numpy().reshape(T, -1), axis=1)
     return full, truncated
 
 

@@ -44,7 +44,8 @@ class Recurrent(nn.Module):
         self.head = nn.Linear(hidden_size, 1)
         if kind == "lstm":   # forget gate bias 1: start by remembering (Jozefowicz et al. 2015)
             H = hidden_size
-            self.cell.bias_ih.data[H:2 * H], self.cell.bias_hh.data[H:2 * H] = 1.0, 0.0
+            with ts.no_grad():   # changing parameters in place is not for the tape
+                self.cell.bias_ih[H:2 * H], self.cell.bias_hh[H:2 * H] = 1.0, 0.0
 
     def forward(self, x):
         """x (T, batch, 2) -> prediction (batch, 1) and the hidden states h_t, one per step."""
@@ -64,7 +65,7 @@ def gradient_flow(model, x, y):
     prediction, hidden_states = model(x)
     loss = F.mse_loss(prediction, y)
     loss.backward()
-    return loss, np.array([np.linalg.norm(h.grad.data) for h in hidden_states])
+    return loss, np.array([np.linalg.norm(h.grad.numpy()) for h in hidden_states])
 
 
 def print_flow(title, flows):

@@ -57,7 +57,7 @@ def sample(model, vocab, prompt, length, temperature, rng):
     logits, state = model(ts.tensor(ids[:, None]))          # read the prompt, (T, 1)
     out = []
     for _ in range(length):
-        p = (logits[-1, 0] / temperature).softmax(-1).data.astype(np.float64)
+        p = (logits[-1, 0] / temperature).softmax(-1).numpy().astype(np.float64)
         next_id = int(rng.choice(len(p), p=p / p.sum()))
         out.append(next_id)
         logits, state = model(ts.tensor([[next_id]]), state)

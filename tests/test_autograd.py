@@ -13,7 +13,7 @@ def test_gradients_accumulate_across_backward_calls():
     x = leaf([1.0, 2.0])
     (x * 3).sum().backward()
     (x * x).sum().backward()
-    assert np.array_equal(x.grad.data, [3 + 2, 3 + 4])
+    assert np.array_equal(x.grad.array, [3 + 2, 3 + 4])
 
 
 def test_shared_leaf_grad_is_a_private_copy():
@@ -21,23 +21,23 @@ def test_shared_leaf_grad_is_a_private_copy():
     # gradient clipping does) must not reach the other
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (a + b).sum().backward()
-    a.grad.data *= 10
-    assert np.array_equal(b.grad.data, [1, 1])
+    a.grad.array *= 10
+    assert np.array_equal(b.grad.array, [1, 1])
 
 
 def test_non_scalar_backward_takes_a_gradient():
     x = leaf([1.0, 2.0, 3.0])
     (x * x).backward(gradient=ts.Tensor(np.array([1.0, 0.0, 2.0])))
-    assert np.array_equal(x.grad.data, [2, 0, 12])
+    assert np.array_equal(x.grad.array, [2, 0, 12])
 
 
 def test_retain_graph_allows_a_second_backward():
     x = leaf([1.0, 2.0])
     y = (x.tanh() * x).sum()
     y.backward(retain_graph=True)
-    first = x.grad.data.copy()
+    first = x.grad.array.copy()
     y.backward()
-    assert np.allclose(x.grad.data, 2 * first)
+    assert np.allclose(x.grad.array, 2 * first)
 
 
 def test_retain_grad_and_hooks():
@@ -47,8 +47,8 @@ def test_retain_grad_and_hooks():
     seen = []
     h.register_hook(lambda g: seen.append(g.numpy().copy()))
     (h * h).sum().backward()
-    assert np.array_equal(h.grad.data, 2 * h.data)
-    assert np.array_equal(seen[0], 2 * h.data)
+    assert np.array_equal(h.grad.array, 2 * h.array)
+    assert np.array_equal(seen[0], 2 * h.array)
     assert h.is_leaf is False and x.is_leaf is True
 
 
@@ -56,20 +56,20 @@ def test_hook_can_replace_the_gradient_and_be_removed():
     x = leaf([1.0, 2.0])
     handle = x.register_hook(lambda g: g * 0)
     (x * 5).sum().backward()
-    assert np.array_equal(x.grad.data, [0, 0])
+    assert np.array_equal(x.grad.array, [0, 0])
     handle.remove()
     (x * 5).sum().backward()
-    assert np.array_equal(x.grad.data, [5, 5])
+    assert np.array_equal(x.grad.array, [5, 5])
     y = x * 1
     y.register_hook(lambda g: g * 3)       # a hook on a non-leaf scales what flows on
     x.grad = None
     (y * 2).sum().backward()
-    assert np.array_equal(x.grad.data, [6, 6])
+    assert np.array_equal(x.grad.array, [6, 6])
     z = x * 1
     z.register_hook(lambda g: g * 3).remove()   # a node left with an empty set of hooks
     x.grad = None
     (z * 2).sum().backward()
-    assert np.array_equal(x.grad.data, [2, 2])
+    assert np.array_equal(x.grad.array, [2, 2])
 
 
 @pytest.mark.parametrize("g_shape,shape", [
@@ -122,7 +122,7 @@ def test_detach_and_requires_grad_():
     assert y.is_leaf and not y.requires_grad
     y.requires_grad_()
     (y * y).sum().backward()
-    assert x.grad is None and np.array_equal(y.grad.data, [4, 8])
+    assert x.grad is None and np.array_equal(y.grad.array, [4, 8])
 
 
 def test_nothing_is_recorded_without_requires_grad():
@@ -159,7 +159,7 @@ def test_multi_output_nodes_on_the_tape():
         y = (a * b).sum()
     assert "mul(v0[0], v0[1])" in str(tape)
     y.backward()
-    assert np.array_equal(x.grad.data, np.concatenate([x.data[:, 2:], x.data[:, :2]], 1))
+    assert np.array_equal(x.grad.array, np.concatenate([x.array[:, 2:], x.array[:, :2]], 1))
 
 
 def test_names_label_tensors_on_the_tape():
@@ -189,7 +189,7 @@ def test_memory_stays_flat_over_10k_training_steps():
         loss = (((x @ w1).tanh() @ w2 - y) ** 2).mean()
         loss.backward()
         for w in (w1, w2):
-            w.data -= 0.01 * w.grad.data
+            w.array -= 0.01 * w.grad.array
             w.grad = None
         return loss.item()
 
@@ -254,4 +254,4 @@ def test_a_leaf_hook_sees_the_total_gradient_once_as_in_pytorch():
     assert len(calls) == 1
     np.testing.assert_allclose(calls[0], [2.75, 2.0])
     # clipped once; clipping each step's share (1.75, 0.75, 0.25 for w[0]) would give 2.0
-    np.testing.assert_allclose(w.grad.data, [1.0, 1.0])
+    np.testing.assert_allclose(w.grad.array, [1.0, 1.0])

@@ -55,7 +55,7 @@ def test_fused_layer_equals_composed_for_every_option(mode, dtype):
         assert len(composed) == len(fused)
         for k, (a, b) in enumerate(zip(composed, fused)):
             assert a.dtype == b.dtype
-            np.testing.assert_allclose(b.data, a.data, **TOL[dtype], err_msg=f"{opt} #{k}")
+            np.testing.assert_allclose(b.array, a.array, **TOL[dtype], err_msg=f"{opt} #{k}")
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_hidden_units_in_parts_on_a_team_equal_composed(mode, dtype, parts):
     for opt in OPTIONS if dtype == "float64" else OPTIONS[::5]:
         composed, fused_ = run_layer(mode, False, dtype, **opt), run_layer(mode, True, dtype, **opt)
         for k, (a, b) in enumerate(zip(composed, fused_)):
-            np.testing.assert_allclose(b.data, a.data, **TOL[dtype], err_msg=f"{opt} #{k}")
+            np.testing.assert_allclose(b.array, a.array, **TOL[dtype], err_msg=f"{opt} #{k}")
 
 
 @pytest.mark.parametrize("kind,name", [("cell", n) for n in golden_nn.CELLS] +
@@ -97,6 +97,25 @@ def test_pytorch_golden_fixtures_through_parts_on_a_team(kind, name, parts):
     assert parts.history and parts.history[-1][0] == parts.threads
 
 
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_gate_activations_read_back_from_parts_as_from_the_python_loop(cell, parts):
+    """The pictures' gates (viz saturation) from a team's parts (two of 2 units, reversed,
+    with lengths) are the Python loop's, unit for unit, with the same mask."""
+    rng = np.random.default_rng(5)
+    G = {"LSTM": 4, "GRU": 3}[cell]
+    shapes = [(T, B, I)] + [(B, H)] * (2 if cell == "LSTM" else 1) + [
+        (G * H, I), (G * H, H), (G * H,), (G * H,)]
+    args = [ts.Tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+    options = dict(reverse=True, lengths=np.array([5, 2, 3]))
+    loops = fused.LOOPS[cell].apply(*args, **options, split=([slice(0, B)], 2))[0].grad_fn
+    steps = fused.STEPS[cell].apply(*args, **options)[0].grad_fn
+    (got, got_mask), (want, want_mask) = loops.gate_activations(), steps.gate_activations()
+    assert got.keys() == want.keys()
+    for gate in want:
+        np.testing.assert_allclose(got[gate], want[gate], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got_mask, want_mask)
+
+
 @pytest.mark.parametrize("mode", JITTED)
 def test_a_team_on_one_thread_gives_the_same_bits_as_on_two(mode, parts):
     opt = dict(num_layers=2, bidirectional=True, lengths=True, h0=True)
@@ -106,7 +125,7 @@ def test_a_team_on_one_thread_gives_the_same_bits_as_on_two(mode, parts):
     two = run_layer(mode, True, "float32", **opt)
     assert parts.history[-1][0] == parts.threads
     for a, b in zip(one, two):
-        np.testing.assert_array_equal(b.data, a.data)
+        np.testing.assert_array_equal(b.array, a.array)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -121,7 +140,7 @@ def test_a_one_hot_input_equals_composed(mode, dtype, request):
             composed = run_layer(mode, False, dtype, one_hot=True, **opt)
             fused_ = run_layer(mode, True, dtype, one_hot=True, **opt)
             for k, (a, b) in enumerate(zip(composed, fused_)):
-                np.testing.assert_allclose(b.data, a.data, **TOL[dtype], err_msg=f"{opt} #{k}")
+                np.testing.assert_allclose(b.array, a.array, **TOL[dtype], err_msg=f"{opt} #{k}")
 
 
 def test_the_plan_chooses_an_implementation_and_a_split_per_shape(monkeypatch):
@@ -152,7 +171,7 @@ def test_fused_dropout_between_layers_equals_composed(mode):
     composed = run_layer(mode, False, "float64", num_layers=3, dropout=0.5)
     fused = run_layer(mode, True, "float64", num_layers=3, dropout=0.5)
     for a, b in zip(composed, fused):
-        np.testing.assert_allclose(b.data, a.data, **TOL["float64"])
+        np.testing.assert_allclose(b.array, a.array, **TOL["float64"])
 
 
 @pytest.mark.parametrize("mode", ["LSTM", "GRU_cho", "RNN"])
@@ -175,11 +194,11 @@ def test_fused_lengths_zero_outputs_and_take_last_valid_state(rng):
     x = rng.standard_normal((T, B, I))
     out, (h, c) = lstm(ts.Tensor(x), lengths=lengths)
     for b, n in enumerate(lengths):
-        assert np.all(out.data[n:, b] == 0)
+        assert np.all(out.array[n:, b] == 0)
         alone_out, (alone_h, alone_c) = lstm(ts.Tensor(x[:n, b:b + 1]))
-        np.testing.assert_allclose(out.data[:n, b], alone_out.data[:, 0], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(h.data[:, b], alone_h.data[:, 0], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(c.data[:, b], alone_c.data[:, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out.array[:n, b], alone_out.array[:, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(h.array[:, b], alone_h.array[:, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(c.array[:, b], alone_c.array[:, 0], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -204,7 +223,7 @@ def test_fused_cell_equals_composed(cell, kw, dtype):
     if is_fused:   # one node per step, though x and the states need gradients
         assert len(tape.nodes) == 1 and tape.nodes[0].fused["steps"] == 1
     for a, b in zip(*results):
-        np.testing.assert_allclose(b.data, a.data, **TOL[dtype])
+        np.testing.assert_allclose(b.array, a.array, **TOL[dtype])
 
 
 def test_fused_cell_unbatched():
@@ -254,7 +273,7 @@ def test_lanes_of_rows_in_threads_equal_composed(mode, lanes):
         lanes_ = run_layer(mode, True, "float64", **opt)
         assert lanes and set(lanes) == {3}
         for k, (a, b) in enumerate(zip(composed, lanes_)):
-            np.testing.assert_allclose(b.data, a.data, **TOL["float64"], err_msg=f"{opt} #{k}")
+            np.testing.assert_allclose(b.array, a.array, **TOL["float64"], err_msg=f"{opt} #{k}")
 
 
 def test_lanes_follow_min_rows_and_threads(monkeypatch):
@@ -309,7 +328,7 @@ def test_training_loss_curve_matches_composed():
     """A few Adam steps of a small seed-like task: the same loss curve in float32."""
     rng = np.random.default_rng(0)
     x = ts.Tensor(rng.standard_normal((20, 64, 1)).astype(np.float32))
-    y = ts.Tensor((x.data.sum(axis=(0, 2)) > 0).astype(np.int64))
+    y = ts.Tensor((x.array.sum(axis=(0, 2)) > 0).astype(np.int64))
     curves = []
     for is_fused in (False, True):
         ts.manual_seed(0)
@@ -337,7 +356,7 @@ def test_gate_gradients_in_chunks_of_steps_equal_all_at_once(mode, monkeypatch):
     monkeypatch.setattr(fused.loops, "CHUNK_ROWS", 2 * B)
     chunked = run_layer(mode, True, "float64", **opt)
     for a, b in zip(whole, chunked):
-        np.testing.assert_allclose(b.data, a.data, **TOL["float64"])
+        np.testing.assert_allclose(b.array, a.array, **TOL["float64"])
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -357,8 +376,8 @@ def test_padding_never_reaches_outputs_or_gradients_even_when_not_finite(mode, r
             x_t = ts.Tensor(padded, requires_grad=True)
             out, _ = layer(x_t, lengths=[5, 2, 3])
             (out * ts.Tensor(weights)).sum().backward()
-            results[padding, is_fused] = [out.data, x_t.grad.data,
-                                          *(p.grad.data for p in layer.parameters())]
+            results[padding, is_fused] = [out.array, x_t.grad.array,
+                                          *(p.grad.array for p in layer.parameters())]
     reference = results[0.0, False]
     assert all(np.isfinite(a).all() for a in reference)
     for key, arrays in results.items():
@@ -379,7 +398,7 @@ def test_a_nan_gradient_on_padded_outputs_reaches_nothing(mode, rng):
         g = np.ones(out.shape)
         g[2:, 1] = g[3:, 2] = np.nan
         out.backward(g)
-        grads[is_fused] = [p.grad.data for p in layer.parameters()]
+        grads[is_fused] = [p.grad.array for p in layer.parameters()]
     assert all(np.isfinite(a).all() for a in grads[False])
     for a, b in zip(grads[False], grads[True]):
         np.testing.assert_allclose(b, a, **TOL["float64"])
@@ -394,7 +413,7 @@ def test_an_empty_batch_runs_forward_and_backward(mode):
         out, _ = layer(x)
         out.sum().backward()
         assert out.shape == (T, 0, H) and x.grad.shape == (T, 0, I)
-        assert not layer.weight_hh_l0.grad.data.any()
+        assert not layer.weight_hh_l0.grad.array.any()
         cell = getattr(nn, cls + "Cell")(I, H, dtype="float64", fused=is_fused, **kw)
         new = cell(ts.Tensor(np.zeros((0, I))))
         assert (new[0] if cls == "LSTM" else new).shape == (0, H)

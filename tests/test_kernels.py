@@ -53,6 +53,7 @@ def kernel_cases(dtype, rng):
         yield "relu_backward", (np.maximum(out, 0), arr(n), empty(n)), [2]
         yield "tanh_forward", (arr(n) * 4, empty(n)), [1]
         yield "sigmoid_forward", (arr(n) * 10, empty(n)), [1]
+        yield "erf", (arr(n) * 2, empty(n)), [1]
     for rows, n in ((0, 5), (1, 1), (3, 7), (5, 33)):
         x = arr(rows, n)
         sm, lsm = empty(rows, n), empty(rows, n)
@@ -302,7 +303,7 @@ def test_float32_training_step_agrees_between_backends():
         h = (ts.Tensor(x0) @ w).tanh()
         loss = F.cross_entropy(h.sigmoid().log_softmax(-1), ts.Tensor(np.arange(8) % 4))
         loss.backward()
-        grads[name] = w.grad.data
+        grads[name] = w.grad.array
     set_backend("numba")
     assert_close(grads["numba"], grads["numpy"])
 

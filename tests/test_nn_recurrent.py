@@ -35,7 +35,7 @@ def test_cell_gradcheck(cell, kw, rng):
         assert ts.gradcheck(fn, x, h, c, *module.parameters())
     else:
         if kw.get("nonlinearity") == "relu":   # keep pre-activations clear of relu's kink
-            x = ts.Tensor(x.data * 3, requires_grad=True)
+            x = ts.Tensor(x.array * 3, requires_grad=True)
         assert ts.gradcheck(lambda x, h, *ps: module(x, h), x, h, *module.parameters())
 
 
@@ -92,18 +92,18 @@ def test_lengths_equal_running_each_sequence_alone(mode, rng):
     out, h = layer(ts.Tensor(x), lengths=ts.Tensor(lengths))
     loss_of(out, h, slice(None)).backward()
     batched_grads = {n: p.grad.numpy().copy() for n, p in layer.named_parameters()}
-    assert np.all(out.data[2:, 1] == 0) and np.all(out.data[3:, 2] == 0)
+    assert np.all(out.array[2:, 1] == 0) and np.all(out.array[3:, 2] == 0)
 
     layer.zero_grad()
     for b, n in enumerate(lengths):   # each sequence alone, unpadded, as a batch of one
         alone_out, alone_h = layer(ts.Tensor(x[:n, b:b + 1]))
-        np.testing.assert_allclose(alone_out.data[:, 0], out.data[:n, b], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(alone_out.array[:, 0], out.array[:n, b], rtol=1e-12, atol=1e-12)
         finals, alone_finals = (h, alone_h) if mode == "LSTM" else ((h,), (alone_h,))
         for s, a in zip(finals, alone_finals):
-            np.testing.assert_allclose(a.data[:, 0], s.data[:, b], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(a.array[:, 0], s.array[:, b], rtol=1e-12, atol=1e-12)
         loss_of(alone_out, alone_h, slice(b, b + 1)).backward()
     for n, p in layer.named_parameters():
-        np.testing.assert_allclose(p.grad.data, batched_grads[n], rtol=1e-10, atol=1e-12,
+        np.testing.assert_allclose(p.grad.array, batched_grads[n], rtol=1e-10, atol=1e-12,
                                    err_msg=n)
 
 
@@ -137,7 +137,7 @@ def test_truncated_bptt_equals_full_bptt_restricted_to_each_window(rng):
     np.testing.assert_allclose(losses, reference_losses, rtol=1e-12)
     assert len(losses) == 3
     for n, p in lstm.named_parameters():
-        np.testing.assert_allclose(tbptt_grads[n], p.grad.data, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(tbptt_grads[n], p.grad.array, rtol=1e-10, atol=1e-12)
 
 
 def test_shapes_match_pytorch_conventions():
@@ -171,26 +171,26 @@ def test_dropout_between_layers_only_in_training():
     lstm.eval()
     a, _ = lstm(x)
     b, _ = lstm(x)
-    assert np.array_equal(a.data, b.data)
+    assert np.array_equal(a.array, b.array)
     lstm.train()
     c, _ = lstm(x)
-    assert not np.allclose(a.data, c.data)
+    assert not np.allclose(a.array, c.array)
 
 
 def test_init_options():
     ts.manual_seed(0)
     lstm = nn.LSTM(3, 4, init="orthogonal", forget_bias=1.0)
-    w = lstm.weight_hh_l0.data
+    w = lstm.weight_hh_l0.array
     for block in range(4):
         q = w[4 * block:4 * block + 4]
         np.testing.assert_allclose(q @ q.T, np.eye(4), atol=1e-6)
-    assert np.all(lstm.bias_ih_l0.data[4:8] == 1) and np.all(lstm.bias_hh_l0.data[4:8] == 0)
-    assert np.all(lstm.bias_ih_l0.data[:4] == 0)
+    assert np.all(lstm.bias_ih_l0.array[4:8] == 1) and np.all(lstm.bias_hh_l0.array[4:8] == 0)
+    assert np.all(lstm.bias_ih_l0.array[:4] == 0)
     gru = nn.GRU(3, 4, init="xavier")
     bound = np.sqrt(6 / (4 + 3))
-    assert np.abs(gru.weight_ih_l0.data).max() <= bound
+    assert np.abs(gru.weight_ih_l0.array).max() <= bound
     default = nn.RNN(3, 16)
-    assert np.abs(default.weight_hh_l0.data).max() <= 0.25
+    assert np.abs(default.weight_hh_l0.array).max() <= 0.25
 
 
 class TestBadInput:

@@ -1,7 +1,7 @@
 """The tape: nodes, name scopes, grad mode and the reverse walk.
 
 Every op that has an input needing a gradient becomes a node: an instance of its `Function`
-subclass (see ops.py) that remembers
+subclass (see ops/) that remembers
 
     index       its position on the tape (a global counter: inputs always have smaller indices)
     parents     where each input's gradient goes: a leaf Tensor, a (node, output_index) pair, or None
@@ -22,6 +22,9 @@ no recursion, so a graph unrolled over 100,000 steps is as easy as one with 3.
 import heapq
 import itertools
 import math
+import os
+import threading
+import traceback
 import weakref
 
 import numpy as np
@@ -29,35 +32,72 @@ import numpy as np
 from .kernels import backend
 
 # ---------------------------------------------------------------------------------------------
-# global state: grad mode, the name scope, the open tapes
+# engine state: grad mode, the name scope and the open tapes belong to the thread that set them
 # ---------------------------------------------------------------------------------------------
-_grad_enabled = True
-_current_scope = None      # a Scope or None
-_open_tapes = []           # Tape objects inside their `with` block
-_tape_counter = itertools.count()
+class _Mode:
+    """One thread's engine state: grad mode, the name scope and the open tapes."""
+    __slots__ = ("grad_enabled", "scope", "tapes")
+
+    def __init__(self):
+        self.grad_enabled = True
+        self.scope = None      # a Scope or None
+        self.tapes = []        # Tape objects inside their `with` block
+
+
+class _ThreadState(threading.local):
+    """Each thread sees its own `mode`, as PyTorch's grad mode is per thread: a new thread
+    starts with grad mode on, no name scope and no open tape, whatever other threads do.
+    (One thread-local attribute holding a plain object: every op reads it once, and reading
+    a thread-local attribute costs several times a plain one.)"""
+
+    def __init__(self):
+        self.mode = _Mode()
+
+
+_threads = _ThreadState()
+_tape_counter = itertools.count()   # one count for all threads: inputs have smaller indices
+_anomaly = False                     # process-wide, as torch.autograd.set_detect_anomaly
 
 
 def is_grad_enabled():
-    return _grad_enabled
+    return _threads.mode.grad_enabled
+
+
+class set_grad_enabled:
+    """Turn recording on or off in this thread: a call, a `with` block or a decorator."""
+
+    def __init__(self, mode):
+        self._prev, _threads.mode.grad_enabled = _threads.mode.grad_enabled, bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _threads.mode.grad_enabled = self._prev
 
 
 class no_grad:
-    """Record nothing inside: `with no_grad(): ...` or `@no_grad()` on a function."""
+    """Record nothing inside: `with no_grad(): ...` or `@no_grad()` on a function. Applies to
+    the current thread only (PyTorch's grad mode is thread-local too)."""
+    mode = False
 
     def __enter__(self):
-        global _grad_enabled
-        self._prev, _grad_enabled = _grad_enabled, False
+        self._prev, _threads.mode.grad_enabled = _threads.mode.grad_enabled, self.mode
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _threads.mode.grad_enabled = self._prev
 
     def __call__(self, fn):
         def wrapper(*args, **kwargs):
-            with no_grad():
+            with type(self)():
                 return fn(*args, **kwargs)
         wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = fn.__name__, fn.__doc__, fn
         return wrapper
+
+
+class enable_grad(no_grad):
+    """Record again inside a no_grad block (`with enable_grad(): ...`), as in PyTorch."""
+    mode = True
 
 
 class Scope:
@@ -73,18 +113,16 @@ class Scope:
         self.path, self.parent = name, None
 
     def __enter__(self):
-        global _current_scope
-        outer = _current_scope
+        outer = _threads.mode.scope
         if outer is not None:
             self.path = f"{outer.path}.{self.name}" if self.name else outer.path
             self.step = outer.step if self.step is None else self.step
             self.tags = {**outer.tags, **self.tags}
-        self.parent, _current_scope = outer, self
+        self.parent, _threads.mode.scope = outer, self
         return self
 
     def __exit__(self, *exc):
-        global _current_scope
-        _current_scope = self.parent
+        _threads.mode.scope = self.parent
 
     def __repr__(self):
         step = "" if self.step is None else f"@{self.step}"
@@ -98,7 +136,7 @@ def scope(name, step=None, **tags):
 
 
 def current_scope():
-    return _current_scope
+    return _threads.mode.scope
 
 
 class Tape:
@@ -112,11 +150,11 @@ class Tape:
         self.nodes = []
 
     def __enter__(self):
-        _open_tapes.append(self)
+        _threads.mode.tapes.append(self)
         return self
 
     def __exit__(self, *exc):
-        _open_tapes.remove(self)
+        _threads.mode.tapes.remove(self)
 
     def __len__(self):
         return len(self.nodes)
@@ -152,6 +190,175 @@ def _describe_parent(parent, position):
 
 
 # ---------------------------------------------------------------------------------------------
+# versions: in-place writes to memory a node saved for its backward are caught, not computed on
+# ---------------------------------------------------------------------------------------------
+class Version:
+    """How often a tensor's memory was written in place. A tensor and its views share one.
+
+    writes   bumped by every in-place write (add_, x[i] = v, an optimizer's step): backward
+             through a node refuses when something it saved was written after it was saved
+    rebases  bumped by every recorded in-place op (it gives the tensor a new node); a view made
+             before that hangs on the old graph, so using it again is refused
+    shared   a view or a detached alias of the memory exists (or existed)
+    """
+    __slots__ = ("writes", "rebases", "shared")
+
+    def __init__(self):
+        self.writes = self.rebases = 0
+        self.shared = False
+
+
+_rebased_shared = False   # has a recorded in-place op hit memory that views share? (rare)
+
+
+def note_rebase(version):
+    """Called by a recorded in-place op: views made before it are now out of date."""
+    global _rebased_shared
+    version.writes += 1
+    version.rebases += 1
+    if version.shared:
+        _rebased_shared = True
+
+
+def share_version(base, view):
+    """`view` shares `base`'s memory: one version for both (a view op's output, detach())."""
+    version = base._version_counter()
+    version.shared = True
+    view._counter = version
+    view._view_rebases = version.rebases
+
+
+def _refuse_stale_views(fn, inputs):
+    for t in inputs:
+        if t._view_rebases is not None and t._view_rebases != t._counter.rebases:
+            raise RuntimeError(
+                f"{fn.op}: an input of shape {t.shape} is a view of a tensor that a recorded "
+                f"in-place op (add_, mul_, x[i] = v, ...) changed after the view was made; the "
+                f"view still hangs on the old graph, so its gradient would be wrong. Make the "
+                f"view again after the in-place op, or use out-of-place ops (y = y * 2)")
+
+
+def _saved_versions(saved, tensors):
+    """(version, writes, shape) of each of `tensors` whose memory a node saved."""
+    found = []
+    for a in saved:
+        if type(a) is not np.ndarray:
+            continue
+        for t in tensors:
+            b = t.array
+            if a is b or a.base is b or (b.base is not None and b.base is a):
+                version = t._counter
+                if version is None:      # (Tensor._version_counter, inlined: once per node)
+                    version = t._counter = Version()
+                found.append((version, version.writes, a.shape))
+                break
+    return tuple(found)
+
+
+def _check_versions(node):
+    for version, writes, shape in node.saved_versions:
+        if version.writes != writes:
+            raise RuntimeError(
+                f"backward: {node.op}{_where(node.scope)} saved a tensor of shape {shape} for "
+                f"its backward, and that tensor was modified in place afterwards (version {writes} "
+                f"when saved, {version.writes} now), so the gradient would be computed from the "
+                f"wrong values. Typical causes: an optimizer step or an in-place op (add_, +=, "
+                f"x[i] = v) between forward and backward; run backward first, or use the "
+                f"out-of-place op (y = y + 1)")
+
+
+def _where(scope):
+    """ " (module path lstm.l0, time step 7)" for messages, or "" outside any scope."""
+    if scope is None:
+        return ""
+    step = "" if scope.step is None else f", time step {scope.step}"
+    return f" (module path {scope.path or '(top)'}{step})"
+
+
+# ---------------------------------------------------------------------------------------------
+# anomaly mode: the first non-finite value, forward or backward, named with where it was made
+# ---------------------------------------------------------------------------------------------
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class AnomalyError(RuntimeError):
+    """Raised in anomaly mode by the first op whose output or gradient is not finite."""
+
+
+def set_detect_anomaly(mode):
+    """Turn anomaly mode on or off for the whole process (torch.autograd.set_detect_anomaly)."""
+    global _anomaly
+    _anomaly = bool(mode)
+
+
+class detect_anomaly:
+    """`with detect_anomaly():` - every recorded op checks that its output is finite and
+    remembers the line of user code that called it; backward checks every gradient. The first
+    nan or inf raises AnomalyError naming the op, its module path and time step, the input
+    shapes and that line. Costs time: for finding a bug, not for training."""
+
+    def __enter__(self):
+        self._prev = _anomaly
+        set_detect_anomaly(True)
+
+    def __exit__(self, *exc):
+        set_detect_anomaly(self._prev)
+
+
+def _user_line():
+    """file:line: code of the innermost caller outside the tinygrad_seq package."""
+    for frame in reversed(traceback.extract_stack()):
+        if not frame.filename.startswith(_PACKAGE):
+            return f"{frame.filename}:{frame.lineno}: {frame.line}"
+    return "(inside tinygrad_seq)"
+
+
+def _not_finite(array):
+    """'nan' or 'inf' if a float array holds one, else None."""
+    if array.dtype.kind != "f" or np.isfinite(array).all():
+        return None
+    return "nan" if np.isnan(array).any() else "inf"
+
+
+def _anomaly_forward(fn, inputs, outputs):
+    """Raise at the op that turns finite inputs into nan or inf (or at the first op that meets
+    one made elsewhere: data, or computed outside anomaly mode)."""
+    recorded = hasattr(fn, "index")
+    if recorded:
+        fn.created_at = _user_line()
+    where = _where(fn.scope if recorded else _threads.mode.scope)
+    shapes = ", ".join(str(t.shape) for t in inputs)
+    for k, t in enumerate(inputs):
+        bad = _not_finite(t.array)
+        if bad:
+            raise AnomalyError(
+                f"anomaly: {fn.op}{where} got an input that already holds {bad} (input {k} of "
+                f"shape {t.shape}): it was made outside anomaly mode, or is data; inputs: "
+                f"{shapes}; called at {_user_line()}")
+    for k, o in enumerate(outputs):
+        bad = _not_finite(o)
+        if bad:
+            first = ""
+            if k == 0 and getattr(fn, "fused", None) and o.ndim == 3:   # a whole sequence
+                t = int(np.argmin(np.isfinite(o).reshape(o.shape[0], -1).all(axis=1)))
+                bad, first = _not_finite(o[t]), f", first at time step {t}"
+            raise AnomalyError(
+                f"anomaly: {fn.op}{where} produced {bad} in its forward output {k} of shape "
+                f"{o.shape}{first}; inputs: {shapes}; called at {_user_line()}")
+
+
+def _anomaly_backward(node, input_grads):
+    for k, g in enumerate(input_grads):
+        bad = None if g is None else _not_finite(np.asarray(g))
+        if bad:
+            raise AnomalyError(
+                f"anomaly: the backward of {node.op}{_where(node.scope)} produced {bad} in the "
+                f"gradient for its input {k} of shape {node.in_shapes[k]} (the gradients it "
+                f"received were finite); inputs: {', '.join(map(str, node.in_shapes))}; the op "
+                f"was called at {getattr(node, 'created_at', '(recorded before anomaly mode)')}")
+
+
+# ---------------------------------------------------------------------------------------------
 # Function: base class of every op; an instance is a node on the tape
 # ---------------------------------------------------------------------------------------------
 class Function:
@@ -160,10 +367,12 @@ class Function:
     Subclasses write both side by side. `apply` runs forward and, when grad mode is on and an
     input needs a gradient, records the instance as a node. backward returns one gradient per
     input (None where there is none); a gradient may have the broadcast shape of the output:
-    the walk reduces it to the input's shape in `unbroadcast`.
+    the walk reduces it to the input's shape in `unbroadcast`. An op whose output may be a view
+    of its first input's memory (reshape, getitem, ...) sets `view = True`.
     """
 
-    saved = ()
+    saved = saved_versions = ()
+    view = False
     # set per node where needed (the walk, hooks, names); the defaults cost nothing per node
     freed = False
     hooks = retained = names = grad_norms = None
@@ -179,27 +388,45 @@ class Function:
     def apply(cls, *inputs, **kwargs):
         """Run forward on the inputs' arrays; record a node if an input needs a gradient."""
         fn = cls()
+        state = _threads.mode
+        if _rebased_shared and state.grad_enabled:
+            _refuse_stale_views(fn, inputs)
         try:
-            out = fn.forward(*[t.data for t in inputs], **kwargs)
+            out = fn.forward(*[t.array for t in inputs], **kwargs)
         except (ValueError, IndexError) as e:
             shapes = ", ".join(f"{t.shape} {t.dtype}" for t in inputs)
-            raise type(e)(f"{fn.op}: {e} (inputs: {shapes})") from None
+            named = str(e).startswith(f"{fn.op}:")   # the op's own message names it already
+            raise type(e)(f"{'' if named else fn.op + ': '}{e} (inputs: {shapes})") from None
         make = inputs[0]._make  # Tensor._make, reached without importing tensor.py
+        multi = type(out) is tuple
         # requires_grad: a leaf that asked for gradients, or an op's output that was recorded
         # (Tensor._make; requires_grad_ refuses to change it on the latter)
-        if not (_grad_enabled and any([t.requires_grad for t in inputs])):
-            return tuple(make(o, None, 0) for o in out) if type(out) is tuple else make(out, None, 0)
-        fn.index = next(_tape_counter)
-        fn.parents = tuple([t._grad_edge() for t in inputs])
-        fn.in_shapes = tuple([t.data.shape for t in inputs])
-        fn.out_shapes = tuple([o.shape for o in out]) if type(out) is tuple else (out.shape,)
-        fn.dtype = out[0].dtype if type(out) is tuple else out.dtype
-        fn.scope = _current_scope
-        for tape in _open_tapes:
-            tape.nodes.append(fn)
-        if type(out) is tuple:
-            return tuple(make(o, fn, k) for k, o in enumerate(out))
-        return make(out, fn, 0)
+        if not (state.grad_enabled and any([t.requires_grad for t in inputs])):
+            result = tuple(make(o, None, 0) for o in out) if multi else make(out, None, 0)
+        else:
+            fn.index = next(_tape_counter)
+            fn.parents = tuple([t._grad_edge() for t in inputs])
+            fn.in_shapes = tuple([t.array.shape for t in inputs])
+            fn.out_shapes = tuple([o.shape for o in out]) if multi else (out.shape,)
+            fn.dtype = out[0].dtype if multi else out.dtype
+            fn.scope = state.scope
+            for tape in state.tapes:
+                tape.nodes.append(fn)
+            result = tuple(make(o, fn, k) for k, o in enumerate(out)) if multi else \
+                make(out, fn, 0)
+            if fn.saved:
+                fn.saved_versions = _saved_versions(
+                    fn.saved, inputs + (result if multi else (result,)))
+        if _anomaly:
+            _anomaly_forward(fn, inputs, out if multi else (out,))
+        if cls.view:
+            base = inputs[0].array
+            for o in (result if multi else (result,)):
+                # numpy's .base is the array that owns the memory: a view's is base or base's
+                if o.array.base is not None and (o.array.base is base or
+                                                 o.array.base is base.base):
+                    share_version(inputs[0], o)
+        return result
 
     def __repr__(self):
         if not hasattr(self, "index"):
@@ -211,6 +438,8 @@ class Function:
 
 def unbroadcast(grad, shape):
     """Sum a gradient of a broadcast result back to `shape` (the one place broadcasting is undone)."""
+    if not shape:                     # a scalar: one numpy sum
+        return np.asarray(grad.sum())
     extra = grad.ndim - len(shape)
     if grad.shape[extra:] == shape:   # summed over leading axes only (a bias over the batch)
         if extra and grad.flags.c_contiguous and grad.dtype.kind == "f":
@@ -241,12 +470,12 @@ def accumulate_leaf(leaf, grad):
     `leaf.grad` (gradients are always added, never assigned)."""
     if leaf._hooks:
         grad = _run_hooks(leaf._hooks, grad, leaf._make)
-    if leaf.grad is None:
+    if leaf._grad is None:
         # a copy: the incoming array may be shared with another input or be a read-only view;
         # C-ordered whatever the incoming layout, so that optimizers and later sums run fast
-        leaf.grad = leaf._make(np.array(grad, dtype=leaf.dtype, order="C"), None, 0)
+        leaf._grad = leaf._make(np.array(grad, dtype=leaf.dtype, order="C"), None, 0)
     else:
-        leaf.grad.data += grad
+        leaf._grad.array += grad
 
 
 def backward(tensor, grad, retain_graph=False):
@@ -268,6 +497,8 @@ def backward(tensor, grad, retain_graph=False):
                 f"backward: node {node.op} #{node.index} was already run through backward and its "
                 f"saved buffers were freed; call backward(retain_graph=True) the first time to "
                 f"backward through the same graph twice")
+        if node.saved_versions:
+            _check_versions(node)
         grads = pending.pop(node)
         # (a node with one output is only pending once that output has a gradient)
         if node.hooks or node.retained or (len(grads) > 1 and any(g is None for g in grads)):
@@ -276,6 +507,8 @@ def backward(tensor, grad, retain_graph=False):
         input_grads = node.backward(*grads)
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
+        if _anomaly:
+            _anomaly_backward(node, input_grads)
         if not retain_graph:
             node.saved, node.freed = None, True
         for parent, shape, g in zip(node.parents, node.in_shapes, input_grads):

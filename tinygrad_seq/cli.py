@@ -6,287 +6,37 @@
     tinygrad-seq sample --checkpoint out/checkpoint.npz --prime "The " --length 300
     tinygrad-seq render --cell lstm --steps 5 --view cell --out lstm.svg
     tinygrad-seq gradflow --checkpoint out/checkpoint.npz --out out/
+                                           print the gradient-flow report, draw the graph
+                                           and heatmaps of gradient and gate saturation
     tinygrad-seq bench [overhead|kernels|rnn|render|all]
 
-Bad input (unknown task or cell, a missing, empty or non-UTF-8 text, nonsense sizes, a
-checkpoint that does not fit) is refused with a message and exit status 2. Ctrl-C during
-training saves a checkpoint and exits with status 130; `--resume` continues exactly where it
-stopped.
+Every argument, the text, a checkpoint to resume and the output folder are checked before
+training starts; what cannot work is refused with a message and exit status 2. A checkpoint
+holds the exact state between two steps; it is written every --save-every steps and every
+--save-every-minutes (default 5), at the end, and when SIGINT (Ctrl-C), SIGTERM or SIGHUP stops
+training (exit status 130, 143, 129). `--resume` continues bit for bit. A loss or gradient that
+is not finite stops training (exit status 3) and keeps the last checkpoint.
 """
 import argparse
-import json
-import math
 import os
 import pathlib
-import signal
+import shutil
 import subprocess
 import sys
-import time
+import tempfile
 
 import numpy as np
 
 import tinygrad_seq as ts
-from tinygrad_seq import data, nn, optim
+from tinygrad_seq import nn
+from tinygrad_seq.training import (
+    ADJUSTABLE, CELLS, EXIT_USAGE, MAX_SKIPPED, MINUTES, RANGES, SEED_RANGE, TASKS, Interrupted,
+    Range, Stop, StopSignals, UsageError, build, check_config, flag, format_bytes, load_checkpoint,
+    load_text, memory_estimate, say, text_settings, train)
 
-TASKS = ("charlm", "adding", "copy", "classify")
-CELLS = ("rnn", "lstm", "gru")
 # settings of the demo: those of the PyTorch reference run quoted in the README
 DEMO = dict(task="charlm", cell="lstm", hidden=256, layers=1, seq_len=64, batch=32, lr=3e-3,
             clip=1.0, embedding=64)
-
-
-class UsageError(Exception):
-    """Input the command refuses; reported with exit status 2."""
-
-
-# ---------------------------------------------------------------------------------------------
-# the model: an input layer, recurrent layers, a linear head
-# ---------------------------------------------------------------------------------------------
-class SequenceModel(nn.Module):
-    """Symbols (through an embedding) or features -> RNN/LSTM/GRU layers -> a linear head on
-    every step (language models, copying) or on the last step (adding, classification)."""
-
-    def __init__(self, config):
-        super().__init__()
-        self.config = config
-        if config["symbols"]:
-            self.embed = nn.Embedding(config["symbols"], config["embedding"])
-            width = config["embedding"]
-        else:
-            width = config["features"]
-        layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[config["cell"]]
-        self.rnn = layer(width, config["hidden"], num_layers=config["layers"])
-        self.head = nn.Linear(config["hidden"], config["outputs"])
-
-    def forward(self, x, hx=None):
-        """x (T, B) symbols or (T, B, F) features -> (outputs, state); outputs (T, B, C) on
-        every step, or (B, C) from the last one."""
-        if self.config["symbols"]:
-            x = self.embed(x)
-        out, hx = self.rnn(x, hx)
-        return self.head(out if self.config["every_step"] else out[-1]), hx
-
-
-# ---------------------------------------------------------------------------------------------
-# tasks: batches, loss, held-out evaluation
-# ---------------------------------------------------------------------------------------------
-class CharLM:
-    """Next-character prediction on a text; held-out: its last 10%, read as 32 streams."""
-    every_step, metric = True, "bits per character"
-
-    def __init__(self, config, text=None):
-        self.vocab = data.Vocab.from_list(config["vocab"]) if "vocab" in config else \
-            data.Vocab.from_text(text)
-        corpus = self.vocab.encode(text) if text is not None else None
-        self.train_ids, self.held_out = data.split_corpus(corpus) if corpus is not None else (None, None)
-        config.update(vocab=self.vocab.to_list(), symbols=len(self.vocab),
-                      outputs=len(self.vocab), features=0)
-
-    def batch(self, rng, config):
-        x, y = data.char_batches(self.train_ids, config["batch"], config["seq_len"], rng)
-        return ts.Tensor(x), ts.Tensor(y)
-
-    @staticmethod
-    def loss(output, y):
-        return nn.functional.cross_entropy(output.reshape(-1, output.shape[-1]), y.reshape(-1))
-
-    @staticmethod
-    def report(loss):
-        return {"loss": loss, "bpc": loss / math.log(2)}
-
-    @ts.no_grad()
-    def evaluate(self, model, config):
-        streams = 32
-        usable = (len(self.held_out) - 1) // streams
-        ids = self.held_out[:usable * streams + 1]
-        x = ids[:-1].reshape(streams, usable).T      # (time, stream): contiguous text per stream
-        y = ids[1:].reshape(streams, usable).T
-        total, hx = 0.0, None
-        for start in range(0, usable, config["seq_len"]):
-            out, hx = model(ts.Tensor(x[start:start + config["seq_len"]]), hx)
-            chunk = y[start:start + config["seq_len"]]
-            total += self.loss(out, ts.Tensor(chunk)).item() * chunk.size
-        return self.report(total / (usable * streams))
-
-
-class _Generated:
-    """Tasks drawn from a generator in data.py; held-out: 1,000 fresh sequences."""
-
-    def __init__(self, config, text=None):
-        config.update(self.shape)
-
-    @staticmethod
-    def report(loss):
-        return {"loss": loss}
-
-    def evaluate(self, model, config):
-        x, y = self.make(1000, config["seq_len"], np.random.default_rng(config["seed"] + 10_000))
-        with ts.no_grad():
-            out, _ = model(ts.Tensor(x))
-            return self.scores(out, ts.Tensor(y))
-
-    def batch(self, rng, config):
-        x, y = self.make(config["batch"], config["seq_len"], rng)
-        return ts.Tensor(x), ts.Tensor(y)
-
-
-class Adding(_Generated):
-    """The adding problem: mean squared error of the sum (always answering 1 gives 0.167)."""
-    every_step, metric = False, "mean squared error"
-    shape = dict(symbols=0, features=2, outputs=1)
-    make = staticmethod(data.adding_problem)
-
-    @staticmethod
-    def loss(output, y):
-        return nn.functional.mse_loss(output, y)
-
-    @staticmethod
-    def report(loss):
-        return {"mse": loss}
-
-    def scores(self, out, y):
-        return self.report(self.loss(out, y).item())
-
-
-class Copy(_Generated):
-    """Copy-memory: cross-entropy per step and accuracy on the copied symbols."""
-    every_step, metric = True, "cross-entropy"
-    shape = dict(symbols=10, embedding=16, features=0, outputs=10)
-
-    @staticmethod
-    def make(n, length, rng):
-        return data.copy_memory(n, length, rng)
-
-    loss = staticmethod(CharLM.loss)
-
-    def scores(self, out, y):
-        copied = (out.argmax(dim=-1).data == y.data)[-10:].mean()
-        return {"loss": self.loss(out, y).item(), "copy accuracy": float(copied)}
-
-
-class Classify(_Generated):
-    """Sequence classification (is the mean above 0.5?): cross-entropy and accuracy."""
-    every_step, metric = False, "cross-entropy"
-    shape = dict(symbols=0, features=1, outputs=2)
-    make = staticmethod(data.sequence_classification)
-
-    @staticmethod
-    def loss(output, y):
-        return nn.functional.cross_entropy(output, y)
-
-    def scores(self, out, y):
-        return {"loss": self.loss(out, y).item(),
-                "accuracy": float((out.argmax(dim=1) == y).data.mean())}
-
-
-TASK_CLASSES = {"charlm": CharLM, "adding": Adding, "copy": Copy, "classify": Classify}
-
-
-# ---------------------------------------------------------------------------------------------
-# training
-# ---------------------------------------------------------------------------------------------
-def build(config, text=None):
-    """Task, model and optimizer for a configuration (the task fills in the model's sizes)."""
-    task = TASK_CLASSES[config["task"]](config, text)
-    config["every_step"] = task.every_step
-    ts.manual_seed(config["seed"])
-    model = SequenceModel(config)
-    opt = optim.Adam(model.parameters(), lr=config["lr"])
-    return task, model, opt
-
-
-def train_step(task, model, opt, x, y, config):
-    """One optimizer step (or, with tbptt=K, one per window of K steps); returns the loss."""
-    if config["tbptt"]:
-        def after_backward():
-            nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
-            opt.step()
-            opt.zero_grad()
-
-        losses, _ = nn.utils.truncated_bptt(
-            model, x, config["tbptt"],
-            lambda out, start: task.loss(out, y[start:start + out.shape[0]]),
-            after_backward=after_backward)
-        return float(np.mean(losses))
-    opt.zero_grad()
-    out, _ = model(x)
-    loss = task.loss(out, y)
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
-    opt.step()
-    return loss.item()
-
-
-def train(task, model, opt, config, state, out_dir, steps=None, seconds=None):
-    """Train until `steps` in total or for `seconds`, with a progress bar; Ctrl-C saves a
-    checkpoint. `state` holds the step count and the data generator (restored on resume)."""
-    from tqdm import tqdm
-
-    rng = state["rng"]
-    total = steps if steps is not None else None
-    bar = tqdm(total=total if total else int(seconds), initial=state["step"] if total else 0,
-               unit="step" if total else "s", dynamic_ncols=True, mininterval=0.5,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
-    start, last = time.perf_counter(), None
-    try:
-        while (state["step"] < steps) if total else (time.perf_counter() - start < seconds):
-            x, y = task.batch(rng, config)
-            last = train_step(task, model, opt, x, y, config)
-            state["step"] += 1
-            elapsed = time.perf_counter() - start
-            if total:
-                bar.update(1)
-            else:
-                bar.update(int(elapsed) - bar.n)
-            if state["step"] % 10 == 0 or total:
-                shown = task.report(last)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()} |
-                                {"steps/s": f"{state['step_run'] / max(elapsed, 1e-9):.1f}"},
-                                refresh=False)
-            state["step_run"] += 1
-    except KeyboardInterrupt:
-        bar.close()
-        path = save_checkpoint(out_dir, model, opt, config, state)
-        print(f"\ninterrupted at step {state['step']}; checkpoint saved to {path}; continue "
-              f"with: tinygrad-seq train --resume {path}", flush=True)
-        raise
-    bar.close()
-    return last
-
-
-def save_checkpoint(out_dir, model, opt, config, state):
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "checkpoint.npz")
-    nn.utils.save(path, model, opt, config=config, step=state["step"],
-                  rng=state["rng"].bit_generator.state)
-    return path
-
-
-def load_checkpoint(path, requested=None, text_path=None, with_text=True):
-    """Task, model, optimizer, config and state from a checkpoint. A requested setting that
-    differs from the checkpoint's model is refused; a charlm task reads its text (the default
-    corpus or text_path) unless with_text=False (sampling needs only the vocabulary)."""
-    path = str(path)
-    if not os.path.isfile(path):
-        raise UsageError(f"no checkpoint at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            config = dict(json.loads(str(f["meta"]))["extra"]["config"])
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise UsageError(f"{path} is not a tinygrad-seq checkpoint ({type(e).__name__}: {e})")
-    for key, value in (requested or {}).items():
-        if value is not None and key in config and config[key] != value:
-            raise UsageError(f"the checkpoint {path} does not match the requested model: "
-                             f"{key} is {config[key]!r} there, {value!r} requested")
-    text = _load_text(text_path) if config["task"] == "charlm" and with_text else None
-    task, model, opt = build(config, text)
-    try:
-        extra = nn.utils.load(path, model, opt)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    rng = np.random.default_rng()
-    rng.bit_generator.state = extra["rng"]
-    return task, model, opt, config, {"step": extra["step"], "rng": rng, "step_run": 0}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +49,7 @@ def sample_text(model, vocab, prime, length, temperature, rng):
         raise UsageError(f"--temperature must be positive, got {temperature}")
     ids = vocab.encode(prime or " ")
     out, hx = model(ts.Tensor(ids[:, None]))
-    logits = out.data[-1, 0]
+    logits = out.array[-1, 0]
     chars = []
     for _ in range(length):
         z = logits.astype(np.float64) / temperature
@@ -307,15 +57,16 @@ def sample_text(model, vocab, prime, length, temperature, rng):
         nxt = int(rng.choice(len(p), p=p / p.sum()))
         chars.append(nxt)
         out, hx = model(ts.Tensor(np.array([[nxt]])), hx)
-        logits = out.data[-1, 0]
+        logits = out.array[-1, 0]
     return prime + vocab.decode(np.array(chars))
 
 
 def gradient_pictures(task, model, config, out_dir, steps=None):
-    """The unrolled graph with gradient flow (cell view, svg) and ||dL/dh_t|| per step (png)
-    for one batch; `steps` shortens the sequence so the picture stays readable."""
+    """The gradient flow of one batch: the unrolled graph coloured by gradient (cell view,
+    gradflow.svg), ||dL/dh_t|| per step (gradnorms.png), heatmaps of the gradient and of gate
+    saturation over time (heatmap.png) and the gradient-flow report. `steps` shortens the
+    sequence. Returns the three paths and the report."""
     from tinygrad_seq import viz
-    from tinygrad_seq.viz.graph import Graph
 
     os.makedirs(out_dir, exist_ok=True)
     picture_config = dict(config, seq_len=steps or config["seq_len"], batch=min(config["batch"], 8))
@@ -323,94 +74,111 @@ def gradient_pictures(task, model, config, out_dir, steps=None):
     model.zero_grad()
     out, _ = model(x)
     loss = task.loss(out, y)
-    loss.backward()
-    model.zero_grad()
-    graph_path = viz.save(viz.draw(loss, view="cell", title=(
-        f"{config['cell'].upper()} on {config['task']}: gradient flow over "
-        f"{picture_config['seq_len']} steps")), os.path.join(out_dir, "gradflow.svg"))
-    layers = [n for n in Graph(loss).ops if getattr(n, "fused", None)]
-    plot_path = os.path.join(out_dir, "gradnorms.png")
-    _plot_norms(layers, plot_path, config)
-    return graph_path, plot_path
-
-
-def _plot_norms(layers, path, config):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    for node in layers:
-        for state, norms in node.step_grad_norms.items():
-            ax.semilogy(range(len(norms)), np.maximum(norms, 1e-30),
-                        label=f"||dL/d{state}_t||, {node.scope.path}")
-    ax.set_xlabel("time step t")
-    ax.set_ylabel("gradient norm (log)")
-    ax.set_title(f"{config['cell'].upper()} on {config['task']}: gradient reaching each step")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=110)
-    plt.close(fig)
-    os.replace(path + ".tmp.png", path)
+    loss.backward(retain_graph=True)      # keeps the gate values, for the saturation heatmap
+    name = f"{config['cell'].upper()} on {config['task']}"
+    title = f"{name}: gradient flow over {picture_config['seq_len']} steps"
+    pictures = {"gradflow.svg": viz.draw(loss, view="cell", title=title),
+                "gradnorms.png": viz.compare({name: loss}, relative=False, title=title),
+                "heatmap.png": viz.heatmap(loss, title=title)}
+    paths = tuple(viz.save(p, os.path.join(out_dir, file)) for file, p in pictures.items())
+    model.zero_grad()                     # (after drawing: the parameters show their gradient)
+    return paths + (viz.report(loss, show=False),)
 
 
 # ---------------------------------------------------------------------------------------------
 # commands
 # ---------------------------------------------------------------------------------------------
-def _positive(kind):
+PICTURE_STEPS = 400     # gradflow's longest picture (its cell view stays under viz's 1,000 nodes)
+STEPS, SAMPLE_LENGTH = Range(int, 1), Range(int, 1, 10**6)
+
+
+def _parse(accepted):
+    """For argparse: a number's parser that names what `accepted` (a Range) accepts."""
     def parse(text):
         try:
-            value = kind(text)
+            value = accepted.kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+            value = None
+        if value is None or value not in accepted:
+            raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}")
         return value
     return parse
 
 
-def _add_training_args(p, demo=False):
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="tinygrad_seq_demo" if demo else "out",
-                   help="folder for the checkpoint and pictures")
+def _utf8(text):
+    """For argparse: an argument that came as UTF-8 (Python keeps other bytes as surrogates,
+    which no output can print)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise argparse.ArgumentTypeError(
+            f"expected UTF-8 text; byte 0x{ord(text[e.start]) - 0xDC00:02x} at character "
+            f"{e.start} is not (convert it, e.g. with `iconv -f latin1 -t utf-8`)") from None
+    return text
+
+
+def _add_run_args(p, demo=False):
+    p.add_argument("--seed", type=_parse(SEED_RANGE), default=None, help="default 0")
+    p.add_argument("--out", type=_utf8, default="tinygrad_seq_demo" if demo else "out",
+                   help="folder for the checkpoint and pictures (created if missing)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=_positive(int), help="train until this many steps")
-    budget.add_argument("--minutes", type=_positive(float),
+    budget.add_argument("--steps", type=_parse(STEPS), help="train until this many steps in total"
+                        + ("" if demo else " (default: 1000 more)"))
+    budget.add_argument("--minutes", type=_parse(MINUTES),
                         help="train for this long" + (" (default 2)" if demo else ""))
+    p.add_argument("--save-every", type=_parse(STEPS), metavar="N",
+                   help="also save a checkpoint every N steps")
+    p.add_argument("--save-every-minutes", type=_parse(MINUTES), default=5.0, metavar="X",
+                   help="save a checkpoint once X minutes have passed since the last one, at "
+                        "the end of that step (default 5)")
+    p.add_argument("--on-nan", choices=("stop", "skip"), default="stop",
+                   help="a step whose loss or gradient is inf or nan: stop training, keeping "
+                        f"the last checkpoint (default), or skip its update (at most "
+                        f"{MAX_SKIPPED} in a row)")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="tinygrad-seq", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="the main job: train, sample, draw (about 2 minutes)")
-    _add_training_args(demo, demo=True)
+    _add_run_args(demo, demo=True)
     tr = sub.add_parser("train", help="train a recurrent network on a task")
     tr.add_argument("--task", choices=TASKS, default=None, help="default: charlm")
     tr.add_argument("--cell", choices=CELLS, default=None, help="default: lstm")
-    tr.add_argument("--text", help="UTF-8 text file for charlm (default: Python's own docs)")
-    for name, kind, help_text in (("hidden", int, "hidden size (default 256; 64 for tasks)"),
-                                  ("layers", int, "recurrent layers (default 1)"),
-                                  ("seq-len", int, "time steps per sequence"),
-                                  ("batch", int, "sequences per batch (default 32)"),
-                                  ("lr", float, "Adam's learning rate (default 3e-3)"),
-                                  ("clip", float, "gradient-norm clipping (default 1.0)"),
-                                  ("tbptt", int, "truncated BPTT window (charlm and copy)")):
-        tr.add_argument(f"--{name}", type=_positive(kind), default=None, help=help_text)
-    tr.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint")
-    _add_training_args(tr)
+    tr.add_argument("--text", type=_utf8,
+                    help="UTF-8 text file for charlm (default: Python's own docs)")
+    for key, help_text in (("hidden", "hidden size (default 256; 64 for tasks)"),
+                           ("layers", "recurrent layers (default 1)"),
+                           ("seq_len", "time steps per sequence"),
+                           ("batch", "sequences per batch (default 32)"),
+                           ("lr", "Adam's learning rate (default 3e-3)"),
+                           ("clip", "gradient-norm clipping (default 1.0)"),
+                           ("tbptt", "truncated BPTT window (charlm and copy; 0: off)")):
+        tr.add_argument(flag(key), type=_parse(RANGES[key]), default=None, help=help_text)
+    tr.add_argument("--resume", type=_utf8, metavar="CHECKPOINT",
+                    help="continue from a checkpoint, exactly as if never stopped")
+    tr.add_argument("--override", action="append", default=[], metavar="SETTING[,SETTING]",
+                    help="with --resume: apply these settings given on the command line ("
+                         + ", ".join(flag(k)[2:] for k in ADJUSTABLE) + ", text) instead of "
+                         "refusing them")
+    _add_run_args(tr)
     sa = sub.add_parser("sample", help="generate text from a charlm checkpoint")
-    sa.add_argument("--checkpoint", required=True)
-    sa.add_argument("--prime", default="The ")
-    sa.add_argument("--length", type=_positive(int), default=300)
-    sa.add_argument("--temperature", type=_positive(float), default=0.8)
-    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--checkpoint", type=_utf8, required=True)
+    sa.add_argument("--prime", type=_utf8, default="The ")
+    sa.add_argument("--length", type=_parse(SAMPLE_LENGTH), default=300)
+    sa.add_argument("--temperature", type=_parse(Range(float, 0)), default=0.8)
+    sa.add_argument("--seed", type=_parse(SEED_RANGE), default=0)
     # `render` is handed to tinygrad_seq.viz's own parser (see main); listed here for --help
     sub.add_parser("render", help="draw an unrolled RNN/LSTM/GRU (tinygrad-seq render --help)")
-    gf = sub.add_parser("gradflow", help="gradient-flow pictures of a checkpoint's model")
-    gf.add_argument("--checkpoint", required=True)
-    gf.add_argument("--steps", type=_positive(int), help="sequence length to draw")
-    gf.add_argument("--text", help="UTF-8 text for a charlm model (default: Python's docs)")
-    gf.add_argument("--out", default=".")
+    gf = sub.add_parser("gradflow", help="gradient-flow report and pictures of a checkpoint's "
+                                         "model")
+    gf.add_argument("--checkpoint", type=_utf8, required=True)
+    gf.add_argument("--steps", type=_parse(Range(int, 1, PICTURE_STEPS)),
+                    help=f"sequence length to draw (default: the model's, at most "
+                         f"{PICTURE_STEPS})")
+    gf.add_argument("--text", type=_utf8,
+                    help="UTF-8 text for a charlm model (default: the one it was trained on)")
+    gf.add_argument("--out", type=_utf8, default=".")
     be = sub.add_parser("bench", help="run the benchmarks (from a source checkout)")
     be.add_argument("which", nargs="?", default="all",
                     choices=("overhead", "kernels", "rnn", "render", "all"))
@@ -422,78 +190,127 @@ def _config_from_args(args):
     defaults = dict(DEMO) if task == "charlm" else dict(
         hidden=64, layers=1, seq_len={"adding": 100, "copy": 100, "classify": 50}[task],
         batch=64, lr=1e-3, clip=1.0, embedding=16)
-    config = dict(defaults, task=task, cell=args.cell or "lstm", seed=args.seed,
-                  tbptt=args.tbptt or 0)
+    config = dict(defaults, task=task, cell=args.cell or "lstm",
+                  seed=0 if args.seed is None else args.seed, tbptt=args.tbptt or 0)
     for key in ("hidden", "layers", "seq_len", "batch", "lr", "clip"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
-    if config["tbptt"] and not TASK_CLASSES[task].every_step:
-        raise UsageError(f"--tbptt needs a task with a loss at every step (charlm, copy), "
-                         f"not {task}")
     if args.text and task != "charlm":
         raise UsageError("--text is for --task charlm")
+    check_config(config)
     return config
 
 
-def _load_text(path):
+def _overrides(args):
+    """The settings --override names (as config keys)."""
+    names = {name.strip().replace("-", "_") for item in args.override for name in item.split(",")
+             if name.strip()}
+    unknown = sorted(names - set(ADJUSTABLE) - {"text"})
+    if unknown:
+        raise UsageError(f"--override {flag(unknown[0])[2:]}: expected some of "
+                         + ", ".join(flag(k)[2:] for k in ADJUSTABLE) + ", text")
+    if names and not args.resume:
+        raise UsageError("--override is for --resume (a new run takes every setting as given)")
+    if "text" in names and args.text is None:
+        raise UsageError("--override text needs --text with the new text")
+    return names
+
+
+def _prepare_out(folder, config=None):
+    """Create the output folder and make sure files can be written there (with room for a
+    checkpoint of `config`'s model): before any training, so that none is lost at the end."""
+    path = pathlib.Path(folder)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {folder} is a file, not a folder")
     try:
-        return data.load_corpus(path)
-    except (OSError, ValueError) as e:
-        raise UsageError(str(e)) from None
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, suffix=".npz",
+                                         prefix=f"{nn.utils.TEMP_PREFIX}{os.getpid()}-"):
+            pass
+    except OSError as e:
+        raise UsageError(f"--out {folder}: cannot write there ({e.strerror or e})") from None
+    if config is not None:
+        parameters, _ = memory_estimate(config)
+        # weights and Adam's two moments in float32, and the configuration
+        need, free = 3 * 4 * parameters + 2**20, shutil.disk_usage(path).free
+        if free < need:
+            raise UsageError(f"--out {folder}: a checkpoint needs about {format_bytes(need)}, the "
+                             f"disk has {format_bytes(free)} free")
 
 
-def _run_training(task, model, opt, config, state, out_dir, steps, minutes):
+def _check_file_out(out):
+    """An output file's folder must exist and be writable (a picture is drawn first)."""
+    folder = os.path.dirname(os.path.abspath(out))
+    if os.path.isdir(out):
+        raise UsageError(f"--out {out} is a folder; give a file name such as {out}/graph.svg")
+    if not os.path.isdir(folder):
+        raise UsageError(f"--out {out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--out {out}: the folder {folder} is not writable")
+
+
+def _run_training(task, model, opt, config, state, args, steps, minutes, signals):
+    plan = dict(steps=steps, seconds=None if steps else minutes * 60, on_nan=args.on_nan,
+                save_every=args.save_every, save_seconds=args.save_every_minutes * 60)
     print(f"training {config['cell'].upper()} (hidden {config['hidden']}, {config['layers']} "
           f"layer(s)) on {config['task']}, batch {config['batch']} x {config['seq_len']} steps, "
           f"{'%d steps' % steps if steps else '%.1f minutes' % minutes}", flush=True)
-    last = train(task, model, opt, config, state, out_dir, steps=steps,
-                 seconds=None if steps else minutes * 60)
-    path = save_checkpoint(out_dir, model, opt, config, state)
+    last = train(task, model, opt, config, state, args.out, plan, signals)
     print(f"step {state['step']}: training {task.metric}: " + ", ".join(
         f"{k} {v:.4f}" for k, v in task.report(last).items()) if last is not None else
         "no training step ran", flush=True)
     held = task.evaluate(model, config)
     print("held-out: " + ", ".join(f"{k} {v:.4f}" for k, v in held.items()), flush=True)
-    print(f"checkpoint: {path}", flush=True)
+    print(f"checkpoint: {state['saved'][0]}", flush=True)
     return held
 
 
-def cmd_train(args):
+def cmd_train(args, signals):
+    overrides = _overrides(args)
     if args.resume:
-        requested = {k: getattr(args, k) for k in ("task", "cell", "hidden", "layers",
-                                                    "seq_len", "batch")}
-        task, model, opt, config, state = load_checkpoint(args.resume, requested, args.text)
-        steps = args.steps
-        if steps is not None and steps <= state["step"]:
-            raise UsageError(f"the checkpoint is at step {state['step']}; --steps {steps} asks "
-                             f"for no more training")
+        requested = {k: getattr(args, k) for k in ("task", "cell", "hidden", "layers", "seq_len",
+                                                    "batch", "lr", "clip", "tbptt", "seed")}
+        task, model, opt, config, state = load_checkpoint(args.resume, args.text,
+                                                          requested=requested,
+                                                          overrides=overrides)
+        if args.steps is not None and args.steps <= state["step"]:
+            raise UsageError(f"the checkpoint is at step {state['step']}; --steps {args.steps} "
+                             f"asks for no more training")
     else:
         config = _config_from_args(args)
-        text = _load_text(args.text) if config["task"] == "charlm" else None
-        task, model, opt = build(config, text)
-        state = {"step": 0, "rng": np.random.default_rng(config["seed"]), "step_run": 0}
-        steps = args.steps
-    if steps is None and args.minutes is None:
-        steps = state["step"] + 1000
-    _run_training(task, model, opt, config, state, args.out, steps, args.minutes)
+        text = None
+        if config["task"] == "charlm":
+            text = load_text(args.text)
+            config.update(text_settings(args.text, text))
+        task, model, opt = build(config, text, args.text)
+        state = {"step": 0, "rng": np.random.default_rng(config["seed"]), "step_run": 0,
+                 "saved": None}
+    steps = args.steps if args.steps or args.minutes else state["step"] + 1000
+    _prepare_out(args.out, config)
+    _run_training(task, model, opt, config, state, args, steps, args.minutes, signals)
     return 0
 
 
-def cmd_demo(args):
-    config = dict(DEMO, seed=args.seed, tbptt=0)
-    text = _load_text(None)
+def cmd_demo(args, signals):
+    config = dict(DEMO, seed=0 if args.seed is None else args.seed, tbptt=0)
+    text = load_text(None)
+    config.update(text_settings(None, text))
     task, model, opt = build(config, text)
-    state = {"step": 0, "rng": np.random.default_rng(args.seed), "step_run": 0}
+    state = {"step": 0, "rng": np.random.default_rng(config["seed"]), "step_run": 0,
+             "saved": None}
     minutes = args.minutes if args.minutes or args.steps else 2.0
+    _prepare_out(args.out, config)
     print(f"tinygrad-seq demo: a character-level LSTM on Python's own documentation "
           f"({len(text):,} characters, {len(task.vocab)} symbols)", flush=True)
-    held = _run_training(task, model, opt, config, state, args.out, args.steps, minutes)
-    sample = sample_text(model, task.vocab, "The ", 300, 0.8, np.random.default_rng(args.seed))
+    held = _run_training(task, model, opt, config, state, args, args.steps, minutes, signals)
+    sample = sample_text(model, task.vocab, "The ", 300, 0.8, np.random.default_rng(config["seed"]))
     print("\nsample (temperature 0.8):\n" + sample + "\n", flush=True)
-    graph, plot = gradient_pictures(task, model, config, args.out, steps=24)
+    graph, plot, heat, flow = gradient_pictures(task, model, config, args.out, steps=24)
+    print(f"{flow}\n")
     print(f"held-out bits per character: {held['bpc']:.3f}")
     print(f"unrolled graph with gradient flow: {graph}")
     print(f"gradient norm per time step: {plot}")
+    print(f"heatmaps of gradient and gate saturation over time: {heat}")
     return 0
 
 
@@ -508,8 +325,14 @@ def cmd_sample(args):
 
 def cmd_gradflow(args):
     task, model, _, config, _ = load_checkpoint(args.checkpoint, text_path=args.text)
-    graph, plot = gradient_pictures(task, model, config, args.out, steps=args.steps)
-    print(f"wrote {graph}\nwrote {plot}")
+    steps = args.steps or min(config["seq_len"], PICTURE_STEPS)
+    if config["task"] == "charlm" and len(task.train_ids) < steps + 1:
+        raise UsageError(f"--steps {steps}: the text's training part has only "
+                         f"{len(task.train_ids):,} characters")
+    _prepare_out(args.out)
+    *paths, flow = gradient_pictures(task, model, config, args.out, steps=steps)
+    print(flow)
+    print("\n".join(f"wrote {path}" for path in paths))
     return 0
 
 
@@ -529,18 +352,37 @@ def cmd_bench(args):
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sample": cmd_sample,
             "gradflow": cmd_gradflow, "bench": cmd_bench}
+TRAINING_COMMANDS = ("demo", "train")
 
 
 def main(argv=None):
+    """The command line (argv None: sys.argv), or a call from Python with a list of arguments;
+    returns the exit status."""
+    from_python = argv is not None
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     if argv[:1] == ["render"]:
-        from tinygrad_seq.viz.__main__ import main as render_main
+        from tinygrad_seq.viz.__main__ import build_parser as render_parser, main as render_main
+        try:
+            _check_file_out(render_parser("tinygrad-seq render").parse_args(argv[1:]).out)
+        except UsageError as e:
+            print(f"tinygrad-seq render: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
         return render_main(argv[1:], prog="tinygrad-seq render")
     args = build_parser().parse_args(argv)
+    signals = StopSignals()
+    signals.install()
     try:
-        return COMMANDS[args.command](args)
+        command = COMMANDS[args.command]
+        return command(args, signals) if args.command in TRAINING_COMMANDS else command(args)
     except UsageError as e:
         print(f"tinygrad-seq {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 128 + signal.SIGINT
+        return EXIT_USAGE
+    except Stop as e:
+        say(f"tinygrad-seq {args.command}: {e}")
+        return e.status
+    except Interrupted as e:
+        say(f"tinygrad-seq {args.command}: stopped by {e}")
+        return 128 + e.signum
+    finally:
+        signals.uninstall(restore=from_python)
+

@@ -99,7 +99,7 @@ class Vocab:
 
     def decode(self, ids):
         """The text of a sequence of ids (an array, a list or a Tensor); 0 gives `Vocab.UNK`."""
-        ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids).reshape(-1)
+        ids = np.asarray(ids.array if isinstance(ids, Tensor) else ids).reshape(-1)
         if ids.dtype.kind not in "iu":
             raise TypeError(f"Vocab.decode: expected integer ids, got {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):

@@ -37,25 +37,29 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
 
     def weighted_output():
         with no_grad():
-            return float(np.sum(fn(*inputs).data * weights))
+            return float(np.sum(fn(*inputs).array * weights))
 
     for i, t in enumerate(checked):
-        analytic = np.zeros(t.shape) if t.grad is None else t.grad.data
-        t.data = np.ascontiguousarray(t.data)
-        flat = t.data.reshape(-1)  # a view: perturbing it perturbs the input
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
-            plus = weighted_output()
-            flat[j] = orig - eps
-            minus = weighted_output()
-            flat[j] = orig
-            numeric = (plus - minus) / (2 * eps)
-            a = analytic.reshape(-1)[j]
-            if not abs(a - numeric) <= atol + rtol * abs(numeric):
-                where = np.unravel_index(j, t.shape) if t.shape else ()
-                raise GradcheckError(
-                    f"gradcheck: input {i} (shape {t.shape}), element {tuple(map(int, where))}: "
-                    f"analytic gradient {a:.10g}, numerical {numeric:.10g} "
-                    f"(ops in the graph: {ops_used})")
+        analytic = np.zeros(t.shape) if t.grad is None else t.grad.array
+        original = t.array
+        t.array = original.copy()   # C-ordered and of the same shape (0-d too); put back below
+        try:
+            flat = t.array.reshape(-1)  # a view: perturbing it perturbs the input
+            for j in range(flat.size):
+                orig = flat[j]
+                flat[j] = orig + eps
+                plus = weighted_output()
+                flat[j] = orig - eps
+                minus = weighted_output()
+                flat[j] = orig
+                numeric = (plus - minus) / (2 * eps)
+                a = analytic.reshape(-1)[j]
+                if not abs(a - numeric) <= atol + rtol * abs(numeric):
+                    where = np.unravel_index(j, t.shape) if t.shape else ()
+                    raise GradcheckError(
+                        f"gradcheck: input {i} (shape {t.shape}), element "
+                        f"{tuple(map(int, where))}: analytic gradient {a:.10g}, numerical "
+                        f"{numeric:.10g} (ops in the graph: {ops_used})")
+        finally:
+            t.array = original
     return True

@@ -1,15 +1,20 @@
-"""Tensor: a numpy array, the node that made it, and methods that call the ops in ops.py."""
+"""Tensor: a numpy array, the node that made it, and methods that call the ops in ops/."""
+import collections
 import math
 
 import numpy as np
 
-from . import autograd, ops
+from . import autograd, device as _device, ops
+from .tensor_inplace import InPlaceOps
+from .tensor_shape import ShapeOps, _shape_arg
 
-float32, float64, int64, int32, bool_ = (np.dtype(n) for n in
-                                         ("float32", "float64", "int64", "int32", "bool"))
+float32, float64, int64, int32, int16, int8, uint8, bool_ = (np.dtype(n) for n in (
+    "float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool"))
 _FLOATS = (float32, float64)
+_TYPE_NAMES = {float32: "torch.FloatTensor", float64: "torch.DoubleTensor",   # Tensor.type()
+               int64: "torch.LongTensor", int32: "torch.IntTensor", int16: "torch.ShortTensor",
+               int8: "torch.CharTensor", uint8: "torch.ByteTensor", bool_: "torch.BoolTensor"}
 _default_dtype = float32
-_rng = np.random.default_rng()
 
 
 def set_default_dtype(dtype):
@@ -25,21 +30,39 @@ def get_default_dtype():
     return _default_dtype
 
 
-def manual_seed(seed):
-    """Seed the generator behind rand, randn, dropout and parameter initialisation."""
-    global _rng
-    _rng = np.random.default_rng(seed)
-
-
-def rng():
-    """The package's random generator (numpy.random.Generator)."""
-    return _rng
-
-
 def _check_dtype(dtype, what):
     if dtype.kind not in "fiub":
         raise TypeError(f"{what}: unsupported dtype {dtype}; expected a float, integer or bool type")
     return dtype
+
+
+def as_dtype(dtype, what):
+    """A dtype argument (ts.float32, np.float64, "int64", Python's float/int/bool as PyTorch
+    takes them) as a numpy dtype, or a clear error; float16 and complex types are refused."""
+    if isinstance(dtype, str) and dtype in _TYPE_NAMES.values():   # x.type("torch.LongTensor")
+        dtype = next(d for d, name in _TYPE_NAMES.items() if name == dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{what}: {dtype!r} is not a dtype (expected e.g. ts.float32, "
+                        f"ts.float64, ts.long, ts.bool)") from None
+    if dtype.kind == "f" and dtype not in _FLOATS:
+        raise TypeError(f"{what}: {dtype} is not supported; tinygrad_seq computes in float32 "
+                        f"or float64")
+    return _check_dtype(dtype, what)
+
+
+def to_arguments(args, dtype, device):
+    """(dtype, device) from the positional forms of Tensor.to and Module.to: a dtype, a device,
+    or a tensor (its dtype), after the dtype=/device= keywords."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif _device.is_device(a):
+            device = a
+        else:
+            dtype = a
+    return dtype, device
 
 
 class _Size(int):
@@ -52,7 +75,7 @@ class _Size(int):
         return self
 
     def __call__(self, dim=None):
-        return self.shape if dim is None else self.shape[dim]
+        return self.shape if dim is None else self.shape[ops._axis("size", dim, len(self.shape))]
 
 
 class RemovableHandle:
@@ -67,21 +90,31 @@ class RemovableHandle:
         self.hooks.pop(self.id, None)
 
 
-class Tensor:
+ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])   # torch.return_types
+
+
+class Tensor(InPlaceOps, ShapeOps):
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff.
 
     `Tensor(data, dtype=None, requires_grad=False)`: data is a numpy array (its float32/float64/
     integer/bool dtype is kept), a nested list, a Python number or a Tensor (the data is copied).
     Python floats become the default dtype (float32; see `set_default_dtype`), Python ints int64.
+
+    `t.array` is the numpy array itself (shared, not copied; so is `t.numpy()`); `t.data` is, as
+    in PyTorch, a Tensor sharing that memory with no history.
+
+    The methods come in families: here the core (data, gradients, versions, autograd),
+    element-wise math, reductions, dtypes and devices; in tensor_shape.py the shape and
+    indexing methods; in tensor_inplace.py the in-place ones (add_, +=, x[i] = v, ...).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "_hooks", "_name",
-                 "__weakref__")
+    __slots__ = ("array", "_grad", "requires_grad", "_node", "_index", "_hooks", "_name",
+                 "_counter", "_view_rebases", "__weakref__")
     __array_priority__ = 1000  # numpy array (op) Tensor dispatches to Tensor's reflected ops
 
     def __init__(self, data, dtype=None, requires_grad=False):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         if dtype is not None:
             array = np.array(data, dtype=_check_dtype(np.dtype(dtype), "Tensor"))
         elif isinstance(data, (np.ndarray, np.generic)):
@@ -93,46 +126,98 @@ class Tensor:
             if array.dtype.kind == "f":
                 array = array.astype(_default_dtype)
         _check_dtype(array.dtype, "Tensor")
-        self.data, self.grad, self._node, self._index = array, None, None, 0
-        self._hooks = self._name = None
+        self.array, self._grad, self._node, self._index = array, None, None, 0
+        self._hooks = self._name = self._counter = self._view_rebases = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()
+
+    def _operand(self, value):
+        """value as a Tensor to meet this one in an op (a Python number takes its dtype)."""
+        return value if isinstance(value, Tensor) else _as_tensor(value, self)
 
     @staticmethod
     def _make(data, node, index):
         """Wrap an op's result without copying or checks (the fast path every op takes)."""
         t = object.__new__(Tensor)
-        t.data = data if type(data) is np.ndarray else np.asarray(data)
-        t.grad, t._node, t._index, t._hooks, t._name = None, node, index, None, None
+        t.array = data if type(data) is np.ndarray else np.asarray(data)
+        t._grad, t._node, t._index, t._hooks, t._name = None, node, index, None, None
+        t._counter = t._view_rebases = None
         t.requires_grad = node is not None
         return t
 
+    # ---------------------------------------------------------------- .grad, .data, versions
+    @property
+    def grad(self):
+        """The gradient accumulated by backward (a Tensor of this shape and dtype), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"grad: expected a Tensor or None, got {type(value).__name__} "
+                                f"(to clear it, assign None; to set it, a Tensor of shape "
+                                f"{self.shape} {self.dtype})")
+            if value.shape != self.shape or value.dtype != self.dtype:
+                raise ValueError(f"grad: assigned a gradient of shape {value.shape} "
+                                 f"{value.dtype} to a tensor of shape {self.shape} {self.dtype}")
+        self._grad = value
+
+    @property
+    def data(self):
+        """This tensor's memory as a Tensor with no history (PyTorch's .data): in-place changes
+        to it are not recorded and not version-checked; `.numpy()` gives the array."""
+        return Tensor._make(self.array, None, 0)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}; write "
+                            f"t.data = ts.tensor(...), or t.copy_(...) to fill the same memory")
+        self.array = value.array
+
+    @property
+    def _version(self):
+        """How many times this tensor's memory was written in place (as PyTorch's _version)."""
+        return 0 if self._counter is None else self._counter.writes
+
+    def _version_counter(self):
+        if self._counter is None:
+            self._counter = autograd.Version()
+        return self._counter
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(t) is t's array (numpy functions accept tensors, as they do PyTorch's)."""
+        if copy:
+            return np.array(self.array, dtype=dtype)
+        return self.array if dtype is None else self.array.astype(dtype, copy=False)
+
     # ---------------------------------------------------------------- properties
-    shape = property(lambda self: self.data.shape)
-    ndim = property(lambda self: self.data.ndim)
-    dtype = property(lambda self: self.data.dtype)
-    size = property(lambda self: _Size(self.data.shape))
+    shape = property(lambda self: self.array.shape)
+    ndim = property(lambda self: self.array.ndim)
+    dtype = property(lambda self: self.array.dtype)
+    size = property(lambda self: _Size(self.array.shape))
     is_leaf = property(lambda self: self._node is None)
     grad_fn = property(lambda self: self._node, doc="The node that made this tensor, or None.")
 
     def dim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     def numel(self):
-        return self.data.size
+        return self.array.size
 
     def numpy(self):
-        return self.data
+        return self.array
 
     def item(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item: only a one-element tensor converts to a Python number, "
                              f"this one has shape {self.shape}")
-        return self.data.item()
+        return self.array.item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self.array.tolist()
 
     @property
     def name(self):
@@ -151,7 +236,7 @@ class Tensor:
             self._node.names[self._index] = value
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", precision=4, threshold=50,
+        body = np.array2string(self.array, separator=", ", precision=4, threshold=50,
                                prefix="tensor(")
         extra = [] if self.dtype == _default_dtype else [f"dtype={self.dtype}"]
         if self._node is not None:
@@ -163,6 +248,12 @@ class Tensor:
         if self.name:
             extra.append(f"name={self.name!r}")
         return f"tensor({body}{''.join(', ' + e for e in extra)})"
+
+    def __format__(self, spec):
+        """f"{loss:.4f}" formats a one-element tensor's value, as PyTorch does for 0-d ones."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
 
     def __len__(self):
         if self.ndim == 0:
@@ -195,8 +286,10 @@ class Tensor:
         return self
 
     def detach(self):
-        """A new leaf sharing this tensor's data, cut off from the graph."""
-        return Tensor._make(self.data, None, 0)
+        """A new leaf sharing this tensor's data (and its version count), cut off from the graph."""
+        t = Tensor._make(self.array, None, 0)
+        autograd.share_version(self, t)
+        return t
 
     def _grad_edge(self):
         """Where this tensor's gradient goes: its node and output index, itself (a leaf), or None."""
@@ -216,13 +309,13 @@ class Tensor:
                                "was it computed under no_grad() or from tensors that all have "
                                "requires_grad=False?")
         if gradient is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(f"backward: gradient can only be left out for a scalar "
                                    f"output, this one has shape {self.shape}; pass "
                                    f"gradient= with that shape")
             seed = np.ones(self.shape, dtype=self.dtype)
         else:
-            seed = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient)
+            seed = np.asarray(gradient.array if isinstance(gradient, Tensor) else gradient)
             if seed.shape != self.shape:
                 raise ValueError(f"backward: gradient has shape {seed.shape}, expected the "
                                  f"output's shape {self.shape}")
@@ -254,11 +347,13 @@ class Tensor:
         return handle
 
     # ---------------------------------------------------------------- element-wise
-    def add(self, other):
-        return ops.Add.apply(*_operands("add", self, other))
+    def add(self, other, alpha=1):
+        """self + alpha * other"""
+        return ops.Add.apply(*_operands("add", self, _scaled(other, alpha)))
 
-    def sub(self, other):
-        return ops.Sub.apply(*_operands("sub", self, other))
+    def sub(self, other, alpha=1):
+        """self - alpha * other"""
+        return ops.Sub.apply(*_operands("sub", self, _scaled(other, alpha)))
 
     def mul(self, other):
         return ops.Mul.apply(*_operands("mul", self, other))
@@ -270,9 +365,13 @@ class Tensor:
         return ops.Neg.apply(self)
 
     def pow(self, exponent):
+        """self ** exponent; integers to integer powers stay integers (negative powers are
+        refused, as in PyTorch), anything else is computed in floating point."""
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
-            return ops.Pow.apply(_floating(self), exponent=exponent)
-        return ops.PowTensor.apply(*_operands("pow", _floating(self), exponent))
+            base = self if self.dtype.kind in "iu" and isinstance(exponent, int) else \
+                _floating(self)
+            return ops.Pow.apply(base, exponent=exponent)
+        return ops.PowTensor.apply(*_operands("pow", self, exponent))
 
     def exp(self):
         return ops.Exp.apply(_floating(self))
@@ -295,6 +394,54 @@ class Tensor:
     def abs(self):
         return ops.Abs.apply(self)
 
+    def sin(self):
+        return ops.Sin.apply(_floating(self))
+
+    def cos(self):
+        return ops.Cos.apply(_floating(self))
+
+    def log1p(self):
+        return ops.Log1p.apply(_floating(self))
+
+    def expm1(self):
+        return ops.Expm1.apply(_floating(self))
+
+    def rsqrt(self):
+        return ops.Rsqrt.apply(_floating(self))
+
+    def erf(self):
+        return ops.Erf.apply(_floating(self))
+
+    def square(self):
+        """self * self (an integer tensor stays integer)"""
+        return self * self
+
+    def reciprocal(self):
+        return 1 / self
+
+    def sign(self):
+        return ops.Sign.apply(self)
+
+    def floor(self):
+        """Rounded down; integer tensors are returned as they are (as in PyTorch)."""
+        return self if self.dtype.kind != "f" else ops.Floor.apply(self)
+
+    def ceil(self):
+        return self if self.dtype.kind != "f" else ops.Ceil.apply(self)
+
+    def round(self, decimals=0):
+        """Rounded to `decimals` places, halves to even (PyTorch's and numpy's rule)."""
+        return self if self.dtype.kind != "f" else ops.Round.apply(self, decimals=decimals)
+
+    def masked_fill(self, mask, value):
+        """value where mask is True (mask broadcasts to this shape), this tensor elsewhere."""
+        mask = _bool_mask("masked_fill", mask, self.shape)
+        value = value if isinstance(value, Tensor) else _as_tensor(value, self)
+        if value.ndim:
+            raise RuntimeError(f"masked_fill: value must be a number or a 0-d tensor, got "
+                               f"shape {value.shape}")
+        return ops.Where.apply(mask, *_operands("masked_fill", value.to(self.dtype), self))
+
     def maximum(self, other):
         return ops.Maximum.apply(*_operands("maximum", self, other))
 
@@ -304,18 +451,47 @@ class Tensor:
     def clamp(self, min=None, max=None):
         if min is None and max is None:
             raise ValueError("clamp: give at least one of min and max")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):   # tensor bounds: element-wise
+            out = self if min is None else self.maximum(min)
+            return out if max is None else out.minimum(max)
         return ops.Clamp.apply(self, lo=min, hi=max)
 
     clip = clamp
 
-    def to(self, dtype):
-        """This tensor as another dtype (differentiable between float types)."""
-        dtype = np.dtype(dtype)
-        if dtype == self.dtype:
-            return self
-        if self.requires_grad and dtype.kind != "f":
-            raise TypeError(f"to: cannot cast a tensor that requires grad to {dtype}")
-        return ops.Cast.apply(self, dtype=_check_dtype(dtype, "to"))
+    def clamp_min(self, min):
+        return self.clamp(min=min)
+
+    def clamp_max(self, max):
+        return self.clamp(max=max)
+
+    # ---------------------------------------------------------------- dtypes and devices
+    device = property(lambda self: _device.CPU, doc="Always the CPU (see device.py).")
+    is_cuda = False
+
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False,
+           memory_format=None):
+        """As torch's: to(dtype), to(device), to(device, dtype), to(other_tensor), and the
+        dtype=/device= keywords. A new dtype is differentiable between float types; an
+        integer or bool result has no gradient, as in PyTorch. Devices other than the CPU are
+        refused (see device.py)."""
+        dtype, device = to_arguments(args, dtype, device)
+        _device.check(device, "to")
+        if dtype is None or as_dtype(dtype, "to") == self.dtype:
+            return self.clone() if copy else self
+        dtype = as_dtype(dtype, "to")
+        if dtype.kind != "f":
+            return Tensor._make(self.array.astype(dtype), None, 0)
+        return ops.Cast.apply(self, dtype=dtype)
+
+    def type(self, dtype=None):
+        """With no dtype, PyTorch's name of this tensor's type ("torch.FloatTensor"); else
+        this tensor as that dtype (a dtype or such a name)."""
+        if dtype is None:
+            return _TYPE_NAMES.get(self.dtype, f"torch.{self.dtype}")
+        return self.to(dtype)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
 
     def float(self):
         return self.to(float32)
@@ -325,6 +501,49 @@ class Tensor:
 
     def long(self):
         return self.to(int64)
+
+    def int(self):
+        return self.to(int32)
+
+    def bool(self):
+        return self.to(bool_)
+
+    def cpu(self):
+        return self
+
+    def cuda(self, *args, **kwargs):
+        _device.check("cuda", "cuda")
+
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
+    def element_size(self):
+        return self.dtype.itemsize
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        """A new tensor from data, with this tensor's dtype unless another is given."""
+        _device.check(device, "new_tensor")
+        return Tensor(data, dtype=self.dtype if dtype is None else as_dtype(dtype, "new_tensor"),
+                      requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        _device.check(device, "new_full")
+        dtype = self.dtype if dtype is None else as_dtype(dtype, "new_full")
+        return Tensor(np.full(_shape_arg((size,)), fill_value, dtype),
+                      requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_shape_arg(size), 0, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_shape_arg(size), 1, dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_shape_arg(size), 0, dtype, device, requires_grad)
+
+    def clone(self):
+        """A copy of this tensor in new memory, on the graph (its gradient flows back)."""
+        return ops.Clone.apply(self)
 
     __add__ = __radd__ = add
     __sub__, __mul__, __truediv__, __pow__, __neg__ = sub, mul, div, pow, neg
@@ -338,7 +557,7 @@ class Tensor:
         return ops.Div.apply(*_operands("div", _true_div(other), _true_div(self)))
 
     def __rpow__(self, base):
-        return ops.PowTensor.apply(*_operands("pow", base, _floating(self)))
+        return ops.PowTensor.apply(*_operands("pow", base, self))
 
     # comparisons: not differentiable, give bool tensors
     def __lt__(self, other):
@@ -361,6 +580,32 @@ class Tensor:
 
     lt, le, gt, ge, eq, ne = __lt__, __le__, __gt__, __ge__, __eq__, __ne__
 
+    # logic on bool (and bitwise on integer) tensors: not differentiable
+    def __invert__(self):
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"~: expects a bool or integer tensor, got {self.dtype}")
+        return Tensor._make(~self.array, None, 0)
+
+    def __and__(self, other):
+        return _logic(np.bitwise_and, "&", self, other)
+
+    def __or__(self, other):
+        return _logic(np.bitwise_or, "|", self, other)
+
+    def __xor__(self, other):
+        return _logic(np.bitwise_xor, "^", self, other)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def logical_not(self):
+        return Tensor._make(np.logical_not(self.array), None, 0)
+
+    def logical_and(self, other):
+        return _logic(np.logical_and, "logical_and", self, other)
+
+    def logical_or(self, other):
+        return _logic(np.logical_or, "logical_or", self, other)
+
     # ---------------------------------------------------------------- matmul
     def matmul(self, other):
         return ops.Matmul.apply(*_operands("matmul", self, other))
@@ -378,113 +623,156 @@ class Tensor:
         return ops.Mean.apply(_floating(self), dim=dim, keepdim=keepdim)
 
     def max(self, dim=None, keepdim=False):
-        """Largest value over dim (a tensor, like torch.amax; use argmax for the indices)."""
-        return ops.Max.apply(self, dim=dim, keepdim=keepdim)
+        """As torch.max: with no dim the largest value; with an int dim the named tuple
+        (values, indices) of the maxima along it (the gradient goes to the index returned);
+        with a Tensor the element-wise maximum."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        if dim is None:
+            return ops.Max.apply(self, dim=None)
+        return self._along("max", np.argmax, dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
-        """Smallest value over dim (a tensor, like torch.amin; use argmin for the indices)."""
+        """As torch.min: the smallest value, (values, indices) along dim, or the element-wise
+        minimum with a Tensor."""
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        if dim is None:
+            return ops.Min.apply(self, dim=None)
+        return self._along("min", np.argmin, dim, keepdim)
+
+    def _along(self, op, arg, dim, keepdim):
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise TypeError(f"{op}: dim must be an int (for several dims use amax/amin), got "
+                            f"{dim!r}")
+        (axis,) = ops._normalize_dims(op, dim, self.ndim) or (None,)
+        if self.ndim == 0:     # a 0-d tensor is its own maximum, at index 0
+            return ValuesIndices(self.reshape(()), Tensor._make(np.zeros((), np.int64), None, 0))
+        if self.shape[axis] == 0:
+            raise IndexError(f"{op}: cannot take the {op} along dim {dim} of size 0 "
+                             f"(shape {self.shape})")
+        indices = arg(self.array, axis=axis, keepdims=True)
+        along = ops.MaxAlong if op == "max" else ops.MinAlong
+        values = along.apply(self, indices=indices, dim=axis, keepdim=keepdim)
+        return ValuesIndices(values, Tensor._make(indices if keepdim else indices.squeeze(axis),
+                                           None, 0))
+
+    def amax(self, dim=None, keepdim=False):
+        """Largest values over dim (int, tuple or None); ties share the gradient evenly."""
+        return ops.Max.apply(self, dim=dim, keepdim=keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        """Smallest values over dim (int, tuple or None); ties share the gradient evenly."""
         return ops.Min.apply(self, dim=dim, keepdim=keepdim)
 
-    amax, amin = max, min
-
     def argmax(self, dim=None, keepdim=False):
-        return Tensor._make(np.argmax(self.data, axis=dim, keepdims=keepdim), None, 0)
+        """Index of the largest value (in the flattened tensor when dim is None), int64."""
+        return self._arg(np.argmax, dim, keepdim)
 
     def argmin(self, dim=None, keepdim=False):
-        return Tensor._make(np.argmin(self.data, axis=dim, keepdims=keepdim), None, 0)
+        return self._arg(np.argmin, dim, keepdim)
+
+    def _arg(self, arg, dim, keepdim):
+        if dim is None:
+            out = arg(self.array.reshape(-1))
+            return Tensor._make(np.asarray(out).reshape((1,) * self.ndim if keepdim else ()),
+                                None, 0)
+        (axis,) = ops._normalize_dims(arg.__name__, dim, self.ndim) or (None,)
+        if self.ndim == 0:
+            return Tensor._make(np.zeros((), np.int64), None, 0)
+        return Tensor._make(arg(self.array, axis=axis, keepdims=keepdim).astype(np.int64),
+                            None, 0)
 
     def logsumexp(self, dim=None, keepdim=False):
         return ops.LogSumExp.apply(_floating(self), dim=dim, keepdim=keepdim)
 
+    def prod(self, dim=None, keepdim=False):
+        """The product over one dim, or of all elements."""
+        if dim is not None:
+            dim = ops._axis("prod", dim, self.ndim)
+            if self.ndim == 0:
+                return self.reshape(())
+        return ops.Prod.apply(self, dim=dim, keepdim=keepdim)
+
+    def cumsum(self, dim):
+        """Running sums along dim."""
+        dim = ops._axis("cumsum", dim, self.ndim)
+        if self.ndim == 0:
+            return self.reshape(())
+        return ops.Cumsum.apply(self, dim=dim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """sum((x - mean)^2) / (n - correction) over dim; correction=1 (the default, or
+        unbiased=True) is Bessel's, 0 the population variance. From primitives."""
+        if unbiased is not None and correction is not None:
+            raise ValueError("var: give unbiased or correction, not both")
+        correction = (1 if unbiased is None or unbiased else 0) if correction is None \
+            else correction
+        x = _floating(self)
+        dims = ops._normalize_dims("var", dim, x.ndim)
+        n = math.prod(x.shape[d] for d in dims)
+        centered = x - x.mean(dim=dims, keepdim=True)
+        return (centered * centered).sum(dim=dims, keepdim=keepdim) / max(n - correction, 0)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """The square root of var (same arguments)."""
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """The p-norm over dim (or all elements): "fro" and 2 the Euclidean norm, inf the
+        largest magnitude, any other positive p (sum |x|^p)^(1/p)."""
+        p = 2.0 if p == "fro" else float(p)
+        if not p > 0:
+            raise ValueError(f"norm: p must be positive (or 'fro' or inf), got {p}")
+        return ops.Norm.apply(_floating(self), p=p, dim=dim, keepdim=keepdim)
+
+    def any(self, dim=None, keepdim=False):
+        """Is any element true (non-zero)? A bool tensor, no gradient."""
+        dims = ops._normalize_dims("any", dim, self.ndim) if dim is not None else None
+        return Tensor._make(np.asarray(np.any(self.array, axis=dims, keepdims=keepdim)), None, 0)
+
+    def all(self, dim=None, keepdim=False):
+        """Are all elements true (non-zero)? A bool tensor, no gradient."""
+        dims = ops._normalize_dims("all", dim, self.ndim) if dim is not None else None
+        return Tensor._make(np.asarray(np.all(self.array, axis=dims, keepdims=keepdim)), None, 0)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """(values, indices) sorted along dim; the gradient goes back through the indices.
+        Ties keep their order (numpy's stable sort), which PyTorch promises with stable=True."""
+        axis = ops._axis("sort", dim, self.ndim)
+        if self.ndim == 0:
+            return ValuesIndices(self.reshape(()), Tensor._make(np.zeros((), np.int64), None, 0))
+        indices = _argsort(self.array, axis, descending)
+        return ValuesIndices(ops.TakeAlong.apply(self, indices=indices, dim=axis, keepdim=True),
+                      Tensor._make(indices, None, 0))
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return self.sort(dim, descending, stable).indices
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """(values, indices) of the k largest (or smallest) along dim, largest first."""
+        axis = ops._axis("topk", dim, self.ndim)
+        n = self.shape[axis] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise IndexError(f"topk: k={k} is out of range for dim {dim} of size {n} "
+                             f"(shape {self.shape})")
+        if self.ndim == 0:
+            return self.sort(dim)
+        indices = np.take(_argsort(self.array, axis, largest), range(k), axis=axis)
+        return ValuesIndices(ops.TakeAlong.apply(self, indices=indices, dim=axis, keepdim=True),
+                      Tensor._make(indices, None, 0))
+
     def softmax(self, dim=-1):
+        if self.ndim == 0:    # a single value: softmax is 1, along the only "dim" there is
+            ops._normalize_dims("softmax", dim, 0)
+            return self.reshape(1).softmax(0).reshape(())
         return ops.Softmax.apply(_floating(self), dim=dim)
 
     def log_softmax(self, dim=-1):
-        return ops.LogSoftmax.apply(_floating(self), dim=dim)
-
-    # ---------------------------------------------------------------- shapes
-    def reshape(self, *shape):
-        return ops.Reshape.apply(self, shape=_resolve_shape(_shape_arg(shape), self.shape))
-
-    view = reshape
-
-    def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
-            return self.reshape(1)
-        start, end = start_dim % self.ndim, end_dim % self.ndim
-        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
-
-    def squeeze(self, dim=None):
-        if dim is None:
-            return self.reshape(tuple(n for n in self.shape if n != 1))
-        dims = ops._normalize_dims("squeeze", dim, self.ndim)
-        return self.reshape(tuple(n for i, n in enumerate(self.shape)
-                                  if not (i in dims and n == 1)))
-
-    def unsqueeze(self, dim):
-        if not -self.ndim - 1 <= dim <= self.ndim:
-            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with "
-                             f"{self.ndim} dims (expected -{self.ndim + 1}..{self.ndim})")
-        dim = dim % (self.ndim + 1)
-        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
-
-    def permute(self, *dims):
-        dims = _shape_arg(dims)
-        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)) or any(
-                not -self.ndim <= d < self.ndim for d in dims):
-            raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} dims of "
-                             f"a tensor of shape {self.shape}")
-        return ops.Permute.apply(self, dims=tuple(d % self.ndim for d in dims))
-
-    def transpose(self, dim0, dim1):
-        dims = list(range(self.ndim))
-        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return self.permute(*dims)
-
-    @property
-    def T(self):
-        """The axes reversed (a valid permutation by construction, so unchecked)"""
-        return ops.Permute.apply(self, dims=tuple(range(self.ndim - 1, -1, -1)))
-
-    def expand(self, *sizes):
-        sizes = _shape_arg(sizes)
-        lead = len(sizes) - self.ndim
-        if lead < 0:
-            raise ValueError(f"expand: cannot expand shape {self.shape} to fewer dims {sizes}")
-        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
-        return ops.Expand.apply(self, shape=shape)
-
-    def expand_as(self, other):
-        return self.expand(other.shape)
-
-    def __getitem__(self, key):
-        return ops.GetItem.apply(self, key=_index_arg(key))
-
-    def split(self, split_size_or_sections, dim=0):
-        """Pieces of `split_size` along dim (the last may be smaller), or of the given sizes."""
-        length = self.shape[dim]
-        if isinstance(split_size_or_sections, (int, np.integer)):
-            step = int(split_size_or_sections)
-            if step <= 0:
-                raise ValueError(f"split: split_size must be positive, got {step}")
-            sizes = [min(step, length - i) for i in range(0, length, step)] or [0]
-        else:
-            sizes = list(split_size_or_sections)
-            if sum(sizes) != length:
-                raise ValueError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {dim} "
-                                 f"of shape {self.shape} has {length}")
-        return ops.Split.apply(self, sizes=sizes, dim=dim)
-
-    def unbind(self, dim=0):
-        """The slices along dim, without that dim (torch.unbind); one split node for all."""
-        return tuple(piece.squeeze(dim) for piece in self.split(1, dim))
-
-    def chunk(self, chunks, dim=0):
-        """`chunks` pieces along dim, each of ceil(n / chunks) (the last may be smaller)."""
-        if chunks <= 0:
-            raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-        return self.split(-(-self.shape[dim] // chunks) or 1, dim)
-
+            ops._normalize_dims("log_softmax", dim, 0)
+            return self.reshape(1).log_softmax(0).reshape(())
+        return ops.LogSoftmax.apply(_floating(self), dim=dim)
 
 # ---------------------------------------------------------------------------------------------
 # operand handling: Python numbers take the tensor's dtype; float32 never meets float64 silently
@@ -508,6 +796,8 @@ def _as_tensor(value, like):
 
 def _operands(op, a, b):
     """Both operands as Tensors of one dtype, or a clear error where a mix would lose precision."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):   # two numbers: ts.where(m, 1, 3)
+        a = Tensor(a)
     a = _as_tensor(a, b) if not isinstance(a, Tensor) else a
     b = _as_tensor(b, a)
     if a.dtype == b.dtype:
@@ -537,134 +827,55 @@ def _floating(t):
     return t
 
 
+def _logic(ufunc, op, a, b):
+    a, b = _operands(op, a, b)
+    if a.dtype.kind not in "biu":
+        raise TypeError(f"{op}: expects bool or integer tensors, got {a.dtype}")
+    return Tensor._make(ufunc(a.array, b.array), None, 0)
+
+
 def _compare(ufunc, a, b):
     a, b = _operands(ufunc.__name__, a, b)
-    return Tensor._make(ufunc(a.data, b.data), None, 0)
+    return Tensor._make(ufunc(a.array, b.array), None, 0)
 
 
-def _shape_arg(shape):
-    """Accept shapes as `f(2, 3)` and as `f((2, 3))`."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
+def _argsort(a, axis, descending):
+    """Stable argsort along axis (descending: by the negated keys, so ties keep their order)."""
+    keys = a.astype(np.int8) if a.dtype == bool else a
+    return np.argsort(-keys if descending else keys, axis=axis, kind="stable")
 
 
-def _resolve_shape(shape, from_shape):
-    """A reshape target with its -1 filled in, or a clear error."""
-    count = math.prod(from_shape)
-    known = math.prod([n for n in shape if n != -1])
-    unknown = [i for i, n in enumerate(shape) if n == -1]
-    if len(unknown) == 1 and known and count % known == 0:
-        shape = shape[:unknown[0]] + (count // known,) + shape[unknown[0] + 1:]
-    if len(unknown) > 1 or any(n < 0 for n in shape) or math.prod(shape) != count:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {from_shape} ({count} "
-                         f"elements) into {shape}")
-    return shape
+def _bool_mask(op, mask, shape):
+    """mask as a bool Tensor that broadcasts to shape, or a clear error."""
+    mask = np.asarray(mask.array if isinstance(mask, Tensor) else mask)
+    if mask.dtype != bool:
+        raise TypeError(f"{op}: mask must be a bool tensor, got {mask.dtype}")
+    try:
+        fits = np.broadcast_shapes(mask.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise RuntimeError(f"{op}: a mask of shape {mask.shape} does not broadcast to {shape}")
+    return Tensor._make(mask, None, 0)
 
 
-def _index_arg(key):
-    """Tensors inside an index become their numpy arrays."""
-    if isinstance(key, Tensor):
-        return key.data
-    if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
-    if isinstance(key, list):
-        return np.asarray(key)
-    return key
-
-
-# ---------------------------------------------------------------------------------------------
-# package-level functions
-# ---------------------------------------------------------------------------------------------
-def tensor(data, dtype=None, requires_grad=False):
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
-
-
-def _filled(fill, size, dtype, requires_grad):
-    dtype = _default_dtype if dtype is None else np.dtype(dtype)
-    return Tensor(fill(_shape_arg(size), dtype), requires_grad=requires_grad)
-
-
-def zeros(*size, dtype=None, requires_grad=False):
-    return _filled(np.zeros, size, dtype, requires_grad)
-
-
-def ones(*size, dtype=None, requires_grad=False):
-    return _filled(np.ones, size, dtype, requires_grad)
-
-
-def full(size, fill_value, dtype=None, requires_grad=False):
-    return _filled(lambda s, d: np.full(s, fill_value, d), (size,), dtype, requires_grad)
-
-
-def rand(*size, dtype=None, requires_grad=False):
-    """Uniform on [0, 1), from the package generator (see manual_seed)."""
-    return _filled(lambda s, d: _rng.random(s).astype(d), size, dtype, requires_grad)
-
-
-def randn(*size, dtype=None, requires_grad=False):
-    """Standard normal, from the package generator (see manual_seed)."""
-    return _filled(lambda s, d: _rng.standard_normal(s).astype(d), size, dtype, requires_grad)
-
-
-def zeros_like(t, dtype=None, requires_grad=False):
-    return zeros(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
-
-
-def ones_like(t, dtype=None, requires_grad=False):
-    return ones(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
-
-
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
-    """Like torch.arange: integers give int64, any float argument gives the default dtype."""
-    if end is None:
-        start, end = 0, start
-    if dtype is None:
-        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = int64 if is_int else _default_dtype
-    return Tensor(np.arange(start, end, step, dtype=dtype), requires_grad=requires_grad)
-
-
-def cat(tensors, dim=0):
-    """Join tensors along an existing dim (torch.cat)."""
-    tensors = _same_dtype("cat", tensors)
-    ref = tensors[0].shape
-    for t in tensors[1:]:
-        if t.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(ref, t.shape))
-                                     if i != dim % len(ref)):
-            raise ValueError(f"cat: shapes {[x.shape for x in tensors]} must match in every dim "
-                             f"but dim {dim}")
-    return ops.Cat.apply(*tensors, dim=dim)
-
-
-def stack(tensors, dim=0):
-    """Join tensors of one shape along a new dim (torch.stack)."""
-    tensors = _same_dtype("stack", tensors)
-    if len({t.shape for t in tensors}) != 1:
-        raise ValueError(f"stack: all shapes must be equal, got {[t.shape for t in tensors]}")
-    return ops.Stack.apply(*tensors, dim=dim)
+def _scaled(other, alpha):
+    """alpha * other for add/sub's alpha= (no extra node when alpha is 1)."""
+    return other if alpha == 1 else other * alpha
 
 
 def _same_dtype(op, tensors):
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{op}: expected a sequence of tensors, got one Tensor; write "
+                        f"{op}([a, b, ...])")
     tensors = list(tensors)
     if not tensors:
         raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a sequence of Tensors, got {type(t).__name__} at "
+                            f"position {i} (wrap arrays with ts.tensor(...))")
     dtypes = {t.dtype for t in tensors}
     if len(dtypes) > 1:
         raise TypeError(f"{op}: all tensors need one dtype, got {sorted(map(str, dtypes))}")
     return tensors
-
-
-def where(condition, input, other):
-    """condition ? input : other, element-wise with broadcasting (torch.where)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    a, b = _operands("where", input, other)
-    return ops.Where.apply(Tensor._make(cond.astype(bool, copy=False), None, 0), a, b)
-
-
-def maximum(a, b):
-    return Tensor.maximum(*_operands("maximum", a, b))
-
-
-def minimum(a, b):
-    return Tensor.minimum(*_operands("minimum", a, b))

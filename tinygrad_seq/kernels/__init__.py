@@ -21,6 +21,7 @@ Activations (any shape; `out` is the op's saved output, `g` the gradient flowing
     relu_backward(out, g) -> dx              dx = g * [out > 0]
     tanh_forward(x) -> out, sigmoid_forward(x) -> out   (float32: a rational approximation,
                                              max abs error ~2e-7; float64: libm)
+    erf(x) -> out                            the error function (libm's, in float64)
 Along axes `dims` (a tuple; numbered from 0):
     softmax_forward(x, dims) -> out          softmax_backward(out, g, dims) -> dx
     log_softmax_forward(x, dims) -> out      log_softmax_backward(out, g, dims) -> dx
@@ -104,6 +105,7 @@ NUMBA_UP_TO = {
     "gru_cell_backward": ALWAYS,
     "rnn_cell_forward": SMALL,        # its tanh, as tanh_forward: 0.9x at B=1000 H=64
     "rnn_cell_backward": ALWAYS,
+    "erf": ALWAYS,                    # libm's erf per element; numpy has none at all
 }
 BACKENDS = ("numba", "numpy")
 
@@ -154,8 +156,8 @@ def _to_rows(x, dims):
     shape (moved) to give the result back with `_from_rows`."""
     last = tuple(range(x.ndim - len(dims), x.ndim))
     moved = np.moveaxis(x, dims, last) if dims != last else x
-    n = int(np.prod([x.shape[d] for d in dims]))
-    rows = moved.size // n if n else int(np.prod(moved.shape[:x.ndim - len(dims)]))
+    n = math.prod([x.shape[d] for d in dims])
+    rows = moved.size // n if n else math.prod(moved.shape[:x.ndim - len(dims)])
     return np.ascontiguousarray(moved).reshape(rows, n), moved.shape
 
 
@@ -228,10 +230,16 @@ class Backend:
     def sigmoid_forward(self, x):
         return self._unary(self.impl.sigmoid_forward, "sigmoid_forward", x)
 
+    def erf(self, x):
+        return self._unary(self.impl.erf, "erf", x)
+
     # -------------------------------------------------------------------------- along axes
     def _along(self, kernel, dims, *arrays):
-        _same_shapes(kernel, *arrays)
-        dtype = _float_dtype(kernel, *arrays)
+        if arrays[-1].shape != arrays[0].shape or arrays[-1].dtype is not arrays[0].dtype:
+            _same_shapes(kernel, *arrays)   # (at most two arrays: the usual case costs one test)
+        dtype = arrays[0].dtype
+        if dtype not in _FLOATS or arrays[-1].dtype is not dtype:
+            _float_dtype(kernel, *arrays)
         rows = [_to_rows(a, dims) for a in arrays]
         out = np.empty(rows[0][0].shape, dtype)
         self._pick(kernel, out.size)(*[r for r, _ in rows], out)

@@ -311,6 +311,12 @@ def rnn_cell_backward(h_new, dh_new, dpre, relu):
             tanh_backward(h_new[b], dh_new[b], dpre[b])
 
 
+# ------------------------------------------------------------------------------ special functions
+def erf(x, out):
+    for i in range(out.size):
+        out[i] = math.erf(x[i])
+
+
 # ------------------------------------------------------------------------------ jit
 # Helpers first: kernels that call them find the jitted versions when they compile.
 _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
@@ -340,3 +346,4 @@ gru_cell_forward = _jit(gru_cell_forward)
 gru_cell_backward = _jit(gru_cell_backward)
 rnn_cell_forward = _jit(rnn_cell_forward)
 rnn_cell_backward = _jit(rnn_cell_backward)
+erf = _jit(erf)

@@ -8,7 +8,8 @@ bias_hh (G*H,), with G = 1 (RNN), 4 (LSTM: i, f, g, o) or 3 (GRU: r, z, n).
 import math
 
 from ..autograd import scope
-from ..tensor import Tensor, zeros
+from ..creation import zeros
+from ..tensor import Tensor
 from .functional import linear
 from .fused import fused_cell
 from .layers import uniform_parameter

@@ -1,10 +1,11 @@
-"""Functions on tensors that models use: losses, dropout, embedding lookup, one-hot.
-
-Names and arguments follow torch.nn.functional.
+"""Functions on tensors that models use: activations, losses, padding and norms, dropout,
+embedding lookup, one-hot. Names, arguments and defaults follow torch.nn.functional.
 """
 import numpy as np
 
-from .. import ops, tensor as _tensor
+from .. import ops
+from ..functions import where
+from ..generator import rng
 from ..tensor import Tensor, _operands
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -19,78 +20,323 @@ def _reduce(loss, reduction):
     return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
 
 
-def relu(x):
-    return x.relu()
+# ------------------------------------------------------------------------------ activations
+def relu(input, inplace=False):
+    return input.relu_() if inplace else input.relu()
 
 
-def tanh(x):
-    return x.tanh()
+def tanh(input):
+    return input.tanh()
 
 
-def sigmoid(x):
-    return x.sigmoid()
+def sigmoid(input):
+    return input.sigmoid()
 
 
-def softmax(x, dim=-1):
-    return x.softmax(dim)
+def softmax(input, dim=-1):
+    return input.softmax(dim)
 
 
-def log_softmax(x, dim=-1):
-    return x.log_softmax(dim)
+def log_softmax(input, dim=-1):
+    return input.log_softmax(dim)
 
 
-def cross_entropy(input, target, ignore_index=-100, reduction="mean"):
-    """Softmax cross-entropy of logits against integer class targets, in one stable op.
+def gelu(input, approximate="none"):
+    """x * Phi(x) (Phi the normal CDF), or with approximate="tanh" Hendrycks & Gimpel's tanh
+    approximation of it."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return ops.Gelu.apply(_float("gelu", input), approximate=approximate)
 
-    input (N, C) with target (N,); input (C,) with a scalar target; or input (N, C, d1, ...)
-    with target (N, d1, ...) as in PyTorch. Targets equal to `ignore_index` count for nothing
-    and are left out of the mean.
-    """
-    _check_reduction("cross_entropy", reduction)
+
+def leaky_relu(input, negative_slope=0.01):
+    return ops.LeakyRelu.apply(_float("leaky_relu", input), negative_slope=negative_slope)
+
+
+def elu(input, alpha=1.0):
+    return ops.Elu.apply(_float("elu", input), alpha=alpha)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return ops.Softplus.apply(_float("softplus", input), beta=beta, threshold=threshold)
+
+
+def logsigmoid(input):
+    return ops.LogSigmoid.apply(_float("logsigmoid", input))
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} is above max_val {max_val}")
+    return ops.Hardtanh.apply(_float("hardtanh", input), min_val=min_val, max_val=max_val)
+
+
+def silu(input):
+    return ops.Silu.apply(_float("silu", input))
+
+
+def _float(op, input):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got {input.dtype}")
+    return input
+
+
+# ------------------------------------------------------------------------------ shapes, norms
+def pad(input, pad, mode="constant", value=None):
+    """Pad with `value` (0 by default): pad = (left, right) for the last dim, then (top,
+    bottom) for the one before, ...; negative amounts crop. Only mode="constant"."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported (only 'constant')")
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: expected pairs (before, after) for at most {input.ndim} dims, "
+                         f"got {pad}")
+    before, after = [0] * input.ndim, [0] * input.ndim
+    for k in range(len(pad) // 2):
+        before[input.ndim - 1 - k], after[input.ndim - 1 - k] = pad[2 * k], pad[2 * k + 1]
+    return ops.Pad.apply(input, before=tuple(before), after=tuple(after),
+                         value=0.0 if value is None else value)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """input / max(||input||_p along dim, eps)"""
+    return input / input.norm(p, dim, keepdim=True).clamp_min(eps)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along dim (broadcasting)."""
+    x1, x2 = _operands("cosine_similarity", x1, x2)
+    n1 = x1.norm(dim=dim, keepdim=True).clamp_min(eps)
+    n2 = x2.norm(dim=dim, keepdim=True).clamp_min(eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+# ------------------------------------------------------------------------------ losses
+def _deprecated(op, size_average, reduce):
+    if size_average is not None or reduce is not None:
+        raise TypeError(f"{op}: size_average and reduce are PyTorch's deprecated arguments; use "
+                        f"reduction='mean', 'sum' or 'none'")
+
+
+def _class_targets(op, input, target, ignore_index):
+    """Check class-index targets; give the logits as (M, C) rows (classes last) and the
+    targets as an int array of M, with the target's shape to give 'none' results back."""
     target = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
     if target.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must hold integer class indices, got "
-                        f"{target.dtype} (for probabilities as targets, use "
-                        f"-(p * x.log_softmax(-1)).sum(-1))")
+        raise TypeError(f"{op}: target must hold integer class indices, got {target.dtype} "
+                        f"(class probabilities need a float target of the input's shape)")
     if input.ndim == 1:
         fits = target.ndim == 0
     else:
         fits = input.ndim >= 2 and target.shape == input.shape[:1] + input.shape[2:]
     if not fits:
-        raise ValueError(f"cross_entropy: input {input.shape} and target {target.shape} do not "
-                         f"fit; expected input (N, C) with target (N,), input (C,) with a scalar "
+        raise ValueError(f"{op}: input {input.shape} and target {target.shape} do not fit; "
+                         f"expected input (N, C) with target (N,), input (C,) with a scalar "
                          f"target, or input (N, C, d1, ...) with target (N, d1, ...)")
     classes = input.shape[0] if input.ndim == 1 else input.shape[1]
-    t = target.data
+    t = target.array
     bad = (t != ignore_index) & ((t < 0) | (t >= classes))
     if bad.any():
-        raise IndexError(f"cross_entropy: target {t[bad].flat[0]} is out of range for "
-                         f"{classes} classes (and is not ignore_index={ignore_index})")
+        raise IndexError(f"{op}: target {t[bad].flat[0]} is out of range for {classes} classes "
+                         f"(and is not ignore_index={ignore_index})")
     if input.ndim > 2:  # classes to the last axis: (N, C, d...) -> (N, d..., C)
         input = input.permute(0, *range(2, input.ndim), 1)
-    return ops.CrossEntropy.apply(input, target, ignore_index=ignore_index,
+    return input.reshape(-1, classes), t.reshape(-1), target.shape
+
+
+def _check_weight(op, weight, classes, dtype):
+    if weight is None:
+        return None
+    if not isinstance(weight, Tensor) or weight.shape != (classes,):
+        raise ValueError(f"{op}: weight must be a Tensor of shape ({classes},), one per class, "
+                         f"got {getattr(weight, 'shape', type(weight).__name__)}")
+    return weight if weight.dtype == dtype else weight.to(dtype)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """-weight[t] * input[t] for log-probabilities input and class targets t; the mean is
+    weighted: divided by the sum of the weights of the targets not ignored (as PyTorch)."""
+    _deprecated("nll_loss", size_average, reduce)
+    _check_reduction("nll_loss", reduction)
+    rows, t, shape = _class_targets("nll_loss", input, target, ignore_index)
+    weight = _check_weight("nll_loss", weight, rows.shape[1], rows.dtype)
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    picked = rows.gather(1, safe[:, None]).reshape(-1)
+    w = Tensor._make(valid.astype(rows.dtype), None, 0)
+    if weight is not None:
+        w = weight[safe] * w
+    losses = -(picked * w)
+    if reduction == "none":
+        return losses.reshape(shape)
+    return losses.sum() if reduction == "sum" else losses.sum() / w.sum()
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy of logits against class indices (input (N, C) with target (N,),
+    (C,) with a scalar, or (N, C, d1, ...) with (N, d1, ...)) or against class probabilities
+    (a float target of the input's shape), with PyTorch's weight, ignore_index and
+    label_smoothing. The plain case is one stable fused op."""
+    _deprecated("cross_entropy", size_average, reduce)
+    _check_reduction("cross_entropy", reduction)
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    if isinstance(target, Tensor) and target.dtype.kind == "f":
+        return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing)
+    if weight is not None or label_smoothing:
+        return _cross_entropy_composed(input, target, weight, ignore_index, reduction,
+                                       label_smoothing)
+    rows, t, shape = _class_targets("cross_entropy", input, target, ignore_index)
+    loss = ops.CrossEntropy.apply(rows, Tensor._make(t, None, 0), ignore_index=ignore_index,
                                   reduction=reduction)
+    return loss.reshape(shape) if reduction == "none" else loss
 
 
-def mse_loss(input, target, reduction="mean"):
+def _cross_entropy_composed(input, target, weight, ignore_index, reduction, smoothing):
+    """(1 - e) nll(log_softmax(x)) + e/C * sum_c -w_c log_softmax(x)_c, PyTorch's formula."""
+    rows, t, shape = _class_targets("cross_entropy", input, target, ignore_index)
+    classes = rows.shape[1]
+    weight = _check_weight("cross_entropy", weight, classes, rows.dtype)
+    logp = rows.log_softmax(-1)
+    nll = nll_loss(logp, Tensor._make(t, None, 0), weight, ignore_index=ignore_index,
+                   reduction=reduction)
+    if not smoothing:
+        return nll.reshape(shape) if reduction == "none" else nll
+    valid = t != ignore_index
+    keep = Tensor._make(valid.astype(rows.dtype), None, 0)
+    smooth = -((logp if weight is None else logp * weight).sum(-1)) * keep
+    if reduction == "none":
+        total = smooth
+    elif reduction == "sum":
+        total = smooth.sum()
+    else:
+        total = smooth.sum() / (keep.sum() if weight is None else weight[t[valid]].sum())
+    loss = nll * (1 - smoothing) + total * (smoothing / classes)
+    return loss.reshape(shape) if reduction == "none" else loss
+
+
+def _cross_entropy_probabilities(input, target, weight, reduction, smoothing):
+    """-sum_c w_c p_c log_softmax(x)_c for target probabilities p (PyTorch's soft targets);
+    the mean is over the rows, unweighted."""
+    if target.shape != input.shape:
+        raise ValueError(f"cross_entropy: class probabilities must have the input's shape "
+                         f"{input.shape}, got {target.shape}")
+    class_dim = 0 if input.ndim == 1 else 1
+    classes = input.shape[class_dim]
+    _, target = _operands("cross_entropy", input, target)
+    if smoothing:
+        target = target * (1 - smoothing) + smoothing / classes
+    logp = input.log_softmax(class_dim) * target
+    weight = _check_weight("cross_entropy", weight, classes, input.dtype)
+    if weight is not None:
+        logp = logp * weight.reshape((classes,) + (1,) * (input.ndim - class_dim - 1))
+    losses = -logp.sum(class_dim)
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.sum() / (input.numel() / classes)
+
+
+def _same_shape(op, input, target):
+    if not isinstance(target, Tensor) or input.shape != target.shape:
+        raise ValueError(f"{op}: input {input.shape} and target "
+                         f"{getattr(target, 'shape', type(target).__name__)} must have the same "
+                         f"shape (broadcasting them is almost always a bug)")
+    return _operands(op, input, target)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """mean((input - target)^2); shapes must be equal (no silent broadcasting)."""
+    _deprecated("mse_loss", size_average, reduce)
     _check_reduction("mse_loss", reduction)
-    if input.shape != target.shape:
-        raise ValueError(f"mse_loss: input {input.shape} and target {target.shape} differ; "
-                         f"broadcasting them is almost always a bug, so reshape one to match")
+    input, target = _same_shape("mse_loss", input, target)
     diff = input - target
     return _reduce(diff * diff, reduction)
 
 
-def binary_cross_entropy_with_logits(input, target, reduction="mean"):
-    """-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))), computed stably from the logits x."""
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """mean(|input - target|)"""
+    _deprecated("l1_loss", size_average, reduce)
+    _check_reduction("l1_loss", reduction)
+    input, target = _same_shape("l1_loss", input, target)
+    return _reduce((input - target).abs(), reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target)"""
+    _deprecated("smooth_l1_loss", size_average, reduce)
+    _check_reduction("smooth_l1_loss", reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    input, target = _same_shape("smooth_l1_loss", input, target)
+    d = input - target
+    if beta == 0:
+        return _reduce(d.abs(), reduction)
+    size = d.abs()
+    return _reduce(where(size < beta, 0.5 * d * d / beta, size - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (d = input - target)"""
+    _check_reduction("huber_loss", reduction)
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    input, target = _same_shape("huber_loss", input, target)
+    d = input - target
+    size = d.abs()
+    return _reduce(where(size < delta, 0.5 * d * d, delta * (size - 0.5 * delta)), reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """-w (t log x + (1 - t) log(1 - x)) for probabilities x, each log clamped at -100."""
+    _deprecated("binary_cross_entropy", size_average, reduce)
+    _check_reduction("binary_cross_entropy", reduction)
+    input, target = _same_shape("binary_cross_entropy", input, target)
+    x = input.array
+    if x.size and (np.nanmin(x) < 0 or np.nanmax(x) > 1):
+        raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got "
+                         f"values from {np.nanmin(x):.4g} to {np.nanmax(x):.4g} (for logits, "
+                         f"use binary_cross_entropy_with_logits)")
+    loss = ops.BinaryCrossEntropy.apply(input, target)
+    return _reduce(loss if weight is None else loss * weight, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """-w [p t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably from the logits x;
+    pos_weight p weighs the positive term (broadcast over the last dim, one per class)."""
+    _deprecated("binary_cross_entropy_with_logits", size_average, reduce)
     _check_reduction("binary_cross_entropy_with_logits", reduction)
-    if input.shape != target.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: input {input.shape} and target "
-                         f"{target.shape} must have the same shape")
-    loss = ops.BinaryCrossEntropyWithLogits.apply(
-        *_operands("binary_cross_entropy_with_logits", input, target))
-    return _reduce(loss, reduction)
+    input, target = _same_shape("binary_cross_entropy_with_logits", input, target)
+    if pos_weight is not None:
+        pos_weight = np.asarray(getattr(pos_weight, "array", pos_weight), dtype=input.dtype)
+    loss = ops.BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pos_weight)
+    return _reduce(loss if weight is None else loss * weight, reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """target * (log target - input) for log-probabilities input (0 where target is 0);
+    log_target: exp(target) * (target - input). reduction="batchmean" divides the sum by the
+    batch size (the true KL divergence per sample); "mean" by the number of elements."""
+    _deprecated("kl_div", size_average, reduce)
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"kl_div: reduction must be one of {_REDUCTIONS + ('batchmean',)}, "
+                         f"got {reduction!r}")
+    input, target = _same_shape("kl_div", input, target)
+    if log_target:
+        losses = target.exp() * (target - input)
+    else:
+        positive = target > 0
+        xlogx = target * where(positive, target, 1.0).log()     # 0 log 0 = 0, and its slope 0
+        losses = xlogx - target * input
+    if reduction == "batchmean":
+        return losses.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(losses, reduction)
 
 
 def dropout(input, p=0.5, training=True):
@@ -99,7 +345,7 @@ def dropout(input, p=0.5, training=True):
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0:
         return input
-    keep = _tensor.rng().random(input.shape) >= p
+    keep = rng().random(input.shape) >= p
     mask = keep.astype(input.dtype) / input.dtype.type(1 - p) if p < 1 else \
         np.zeros(input.shape, input.dtype)
     return ops.Dropout.apply(input, mask=mask)
@@ -135,7 +381,7 @@ def linear(input, weight, bias=None):
 
 def embedding(input, weight, padding_idx=None):
     """Rows of `weight` (num_embeddings, dim) picked by the integer tensor `input`."""
-    indices = input.data if isinstance(input, Tensor) else np.asarray(input)
+    indices = input.array if isinstance(input, Tensor) else np.asarray(input)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got {indices.dtype}")
     if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
@@ -146,7 +392,7 @@ def embedding(input, weight, padding_idx=None):
 
 def one_hot(tensor, num_classes=-1):
     """int64 tensor with a trailing axis of num_classes (not differentiable)."""
-    indices = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    indices = tensor.array if isinstance(tensor, Tensor) else np.asarray(tensor)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected integer class indices, got {indices.dtype}")
     if num_classes == -1:

@@ -4,13 +4,13 @@ import math
 import numpy as np
 
 from ..autograd import no_grad
-from ..tensor import rng
+from ..generator import rng
+from ..tensor import Tensor
 
 
 def _fill(tensor, values):
     with no_grad():
-        tensor.data[...] = values
-    return tensor
+        return tensor.copy_(Tensor._make(np.asarray(values), None, 0))
 
 
 def uniform_(tensor, a=0.0, b=1.0):

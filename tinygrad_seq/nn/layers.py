@@ -1,9 +1,10 @@
-"""Feed-forward layers and loss modules: Linear, Embedding, Dropout, LayerNorm, Sequential."""
+"""Feed-forward layers: Linear, Embedding, Dropout, LayerNorm, Sequential."""
 import math
 
 import numpy as np
 
-from ..tensor import get_default_dtype, rng
+from ..generator import rng
+from ..tensor import Tensor, get_default_dtype
 from . import functional as F
 from .module import Module, Parameter
 
@@ -19,6 +20,9 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=None):
         super().__init__()
+        for name, n in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise ValueError(f"Linear: {name} must be a non-negative integer, got {n!r}")
         self.in_features, self.out_features = in_features, out_features
         bound = 1 / math.sqrt(in_features) if in_features else 0.0
         self.weight = uniform_parameter(bound, (out_features, in_features), dtype)
@@ -36,9 +40,11 @@ class Linear(Module):
 
 class Embedding(Module):
     """Rows of weight (num_embeddings, embedding_dim) looked up by integer indices; the row at
-    padding_idx starts at zero and gets no gradient."""
+    padding_idx starts at zero and gets no gradient. `_weight` (as in PyTorch) is a tensor to
+    use as the weight itself, untouched; `Embedding.from_pretrained` is the way to pass one."""
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=None):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=None,
+                 _weight=None, _freeze=False):
         super().__init__()
         dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
         if padding_idx is not None:
@@ -46,12 +52,33 @@ class Embedding(Module):
                 raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for "
                                  f"{num_embeddings} embeddings")
             padding_idx %= num_embeddings
-        weight = rng().standard_normal((num_embeddings, embedding_dim)).astype(dtype)
-        if padding_idx is not None:
-            weight[padding_idx] = 0
-        self.weight = Parameter(weight)
+        if _weight is None:
+            weight = rng().standard_normal((num_embeddings, embedding_dim)).astype(dtype)
+            if padding_idx is not None:
+                weight[padding_idx] = 0
+            self.weight = Parameter(weight, requires_grad=not _freeze)
+        else:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(f"Embedding: _weight has shape {tuple(_weight.shape)}, expected "
+                                 f"({num_embeddings}, {embedding_dim})")
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
         self.num_embeddings, self.embedding_dim, self.padding_idx = (
             num_embeddings, embedding_dim, padding_idx)
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+        """An Embedding whose weight is `embeddings` (num_embeddings, embedding_dim), sharing
+        its memory as in PyTorch (a numpy array is copied); frozen (no gradient) unless
+        freeze=False. The padding_idx row is left as given."""
+        if not isinstance(embeddings, Tensor):
+            embeddings = Tensor(embeddings)
+        if embeddings.ndim != 2 or embeddings.dtype.kind != "f":
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be a 2-D float tensor "
+                             f"(num_embeddings, embedding_dim), got shape {embeddings.shape} "
+                             f"{embeddings.dtype}")
+        rows, cols = embeddings.shape
+        return cls(rows, cols, padding_idx=padding_idx, dtype=embeddings.dtype,
+                   _weight=embeddings, _freeze=freeze)
 
     def forward(self, indices):
         return F.embedding(indices, self.weight, self.padding_idx)
@@ -124,30 +151,3 @@ class Sequential(Module):
 
     def __len__(self):
         return len(self._modules)
-
-
-class CrossEntropyLoss(Module):
-    def __init__(self, ignore_index=-100, reduction="mean"):
-        super().__init__()
-        self.ignore_index, self.reduction = ignore_index, reduction
-
-    def forward(self, input, target):
-        return F.cross_entropy(input, target, self.ignore_index, self.reduction)
-
-
-class MSELoss(Module):
-    def __init__(self, reduction="mean"):
-        super().__init__()
-        self.reduction = reduction
-
-    def forward(self, input, target):
-        return F.mse_loss(input, target, self.reduction)
-
-
-class BCEWithLogitsLoss(Module):
-    def __init__(self, reduction="mean"):
-        super().__init__()
-        self.reduction = reduction
-
-    def forward(self, input, target):
-        return F.binary_cross_entropy_with_logits(input, target, self.reduction)

@@ -11,13 +11,16 @@ import math
 import numpy as np
 
 from ..autograd import no_grad, scope
-from ..tensor import Tensor, cat, stack, where, zeros
+from ..creation import zeros
+from ..functions import cat, stack, where
+from ..tensor import Tensor
 from . import functional as F
 from . import init as nn_init
 from .cells import _check_sizes, gru_cell, lstm_cell, rnn_cell
 from .fused import fused_direction
 from .layers import uniform_parameter
 from .module import Module
+from .utils.rnn import PackedSequence, _check_packed, _packed_positions, pad_packed_sequence
 
 _GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -86,7 +89,7 @@ class RNNBase(Module):
                     else:
                         nn_init.xavier_uniform_(view)
             if forget_bias is not None and name.startswith("bias"):
-                p.data[H:2 * H] = forget_bias if name.startswith("bias_ih") else 0
+                p.array[H:2 * H] = forget_bias if name.startswith("bias_ih") else 0
 
     def _layer_params(self, layer, suffix):
         get = self._parameters.get
@@ -97,20 +100,16 @@ class RNNBase(Module):
     def _check_input(self, input, hx, lengths):
         """Input as (T, B, I), initial states as lists of (B, H) per layer and direction,
         lengths as an int array or None; clear errors for anything else."""
-        name, I = self.mode, self.input_size
+        name = self.mode
         if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: expected the input as a Tensor, got {type(input).__name__}")
+            raise TypeError(f"{name}: expected the input as a Tensor, got {type(input).__name__}"
+                            f" (or a PackedSequence)")
         if input.ndim not in (2, 3):
             layout = "(batch, seq_len, input_size)" if self.batch_first else \
                 "(seq_len, batch, input_size)"
             raise ValueError(f"{name}: expected input {layout} or unbatched (seq_len, "
                              f"input_size), got {input.shape}")
-        if input.shape[-1] != I:
-            raise ValueError(f"{name}: input has {input.shape[-1]} features, expected "
-                             f"input_size={I} (input shape {input.shape})")
-        dtype = self.weight_ih_l0.dtype
-        if input.dtype != dtype:
-            raise TypeError(f"{name}: input is {input.dtype} but the parameters are {dtype}")
+        dtype = self._check_features(input)
         batched = input.ndim == 3
         x = input if batched else input.unsqueeze(1)
         if batched and self.batch_first:
@@ -121,7 +120,7 @@ class RNNBase(Module):
                              f"shape {input.shape}")
         states = self._check_states(hx, batched, B, dtype)
         if lengths is not None:
-            lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+            lengths = np.asarray(lengths.array if isinstance(lengths, Tensor) else lengths)
             if lengths.shape != (B,) or lengths.dtype.kind not in "iu":
                 raise ValueError(f"{name}: lengths must be {B} integers (one per sequence), got "
                                  f"shape {lengths.shape} {lengths.dtype}")
@@ -129,6 +128,16 @@ class RNNBase(Module):
                 raise ValueError(f"{name}: lengths must be in [1, {T}] (the sequence length), "
                                  f"got values from {lengths.min()} to {lengths.max()}")
         return x, states, lengths, batched
+
+    def _check_features(self, input):
+        """The input's last dim is input_size and its dtype the parameters'; returns the dtype."""
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{self.mode}: input has {input.shape[-1]} features, expected "
+                             f"input_size={self.input_size} (input shape {input.shape})")
+        dtype = self.weight_ih_l0.dtype
+        if input.dtype != dtype:
+            raise TypeError(f"{self.mode}: input is {input.dtype} but the parameters are {dtype}")
+        return dtype
 
     def _check_states(self, hx, batched, B, dtype):
         n_states = 2 if self.mode == "LSTM" else 1
@@ -160,8 +169,46 @@ class RNNBase(Module):
 
         Returns output (T, B, D*H) and h_n (L*D, B, H) [(h_n, c_n) for LSTM]. Outputs past a
         sequence's length are zero and its final state is taken at its last valid step.
+
+        input may be a PackedSequence (nn.utils.rnn) instead, whose data is (N, I) whatever
+        batch_first says: the output is then a PackedSequence with the input's batch_sizes
+        and indices, and hx and h_n are in the batch's order before packing, as in PyTorch.
         """
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx, lengths)
         x, states, lengths, batched = self._check_input(input, hx, lengths)
+        output, h_n = self._run_layers(x, states, lengths)
+        if not batched:
+            output, h_n = output.squeeze(1), [h.squeeze(1) for h in h_n]
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        return output, self._hidden(h_n)
+
+    def _forward_packed(self, packed, hx, lengths):
+        """A PackedSequence runs as the padded batch in its order before packing, with its
+        lengths: the lengths machinery masks the padding on both paths, and hx and h_n need
+        no permuting. The output's valid steps are gathered back into packed rows."""
+        if lengths is not None:
+            raise ValueError(f"{self.mode}: lengths= goes with a padded input; a "
+                             f"PackedSequence carries its own lengths")
+        data, batch_sizes, sorted_indices = _check_packed(self.mode, packed)
+        if data.ndim != 2:
+            raise ValueError(f"{self.mode}: expected a PackedSequence's data as (N, input_size), "
+                             f"got shape {data.shape}")
+        dtype = self._check_features(data)
+        padded, lengths = pad_packed_sequence(packed)
+        states = self._check_states(hx, True, padded.shape[1], dtype)
+        output, h_n = self._run_layers(padded, states, lengths.array)
+        t, b = _packed_positions(batch_sizes, sorted_indices)
+        return packed._replace(data=output[t, b]), self._hidden(h_n)
+
+    def _hidden(self, h_n):
+        """The final states as returned: (h_n, c_n) for the LSTM, h_n for RNN and GRU."""
+        return tuple(h_n) if self.mode == "LSTM" else h_n[0]
+
+    def _run_layers(self, x, states, lengths):
+        """x (T, B, I) time-major, states lists of (B, H), lengths an int array or None;
+        returns output (T, B, D*H) and the list of final states (L*D, B, H)."""
         masks = None
         if lengths is not None:   # masks[t] (B, 1): is step t inside each sequence?
             masks = np.arange(x.shape[0])[:, None, None] < lengths[None, :, None]
@@ -191,13 +238,7 @@ class RNNBase(Module):
             layer_input = outputs[0] if len(outputs) == 1 else cat(outputs, dim=2)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout)
-        output = layer_input
-        h_n = [stack(kept, dim=0) for kept in finals]
-        if not batched:
-            output, h_n = output.squeeze(1), [h.squeeze(1) for h in h_n]
-        elif self.batch_first:
-            output = output.transpose(0, 1)
-        return output, (tuple(h_n) if self.mode == "LSTM" else h_n[0])
+        return layer_input, [stack(kept, dim=0) for kept in finals]
 
     def _run_direction(self, x, state, params, reverse, masks):
         """One layer, one direction: the cell applied step by step; returns (T, B, H), state."""

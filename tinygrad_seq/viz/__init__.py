@@ -1,8 +1,11 @@
-"""Pictures of computation graphs, drawn from the tape, with gradient flow after backward.
+"""Pictures of computation graphs and of gradient flow, drawn from the tape.
 
-    loss.backward()
-    graph = ts.viz.draw(loss, view="cell")     # a graphviz.Digraph
+    loss.backward(retain_graph=True)           # retain_graph keeps gate values for saturation
+    graph = ts.viz.draw(loss, view="cell")     # a graphviz.Digraph: steps coloured by gradient
     ts.viz.save(graph, "lstm.svg")             # or .png, .pdf, .dot
+    ts.viz.report(loss)                        # the gradient-flow report, with a verdict
+    ts.viz.save(ts.viz.heatmap(loss), "heatmap.png")        # matplotlib Figures
+    ts.viz.compare({"tanh RNN": loss_a, "LSTM": loss_b})
 
 `python -m tinygrad_seq.viz --help` draws an RNN, LSTM or GRU from the command line.
 """
@@ -10,32 +13,42 @@ import os
 
 import graphviz
 
-from .draw import PALETTE, VIEWS, draw
+from .draw import VIEWS, draw
+from .plots import compare, heatmap
+from .report import report
 
-__all__ = ["draw", "save", "VIEWS", "PALETTE"]
+__all__ = ["draw", "save", "report", "heatmap", "compare", "VIEWS"]
 
 INSTALL_HINT = ("Graphviz's `dot` program is needed to render pictures: install it with "
                 "`sudo apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "
                 "(macOS) or from https://graphviz.org/download/. The DOT source is still "
                 "available as graph.source, and saving to a .dot file needs no Graphviz.")
+FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
-def save(graph, path):
-    """Write `graph` to path; the extension picks the format (.svg, .png, .pdf or .dot).
+def save(picture, path):
+    """Write a picture to path; the extension picks the format: a graph from draw() as .svg,
+    .png, .pdf or .dot, a figure from heatmap() or compare() as .png, .svg or .pdf.
 
     The file is replaced only once rendering has succeeded.
     """
     ext = os.path.splitext(str(path))[1].lower().lstrip(".")
+    tmp = f"{path}.tmp"
+    if not isinstance(picture, graphviz.Digraph):      # a matplotlib Figure
+        if ext not in FIGURE_FORMATS:
+            raise ValueError(f"save: a figure is saved as .png, .svg or .pdf, not {ext!r}")
+        picture.savefig(tmp, format=ext, dpi=110)
+        os.replace(tmp, path)
+        return str(path)
     if ext not in ("svg", "png", "pdf", "dot", "gv"):
         raise ValueError(f"save: unknown picture format {ext!r}; use .svg, .png, .pdf or .dot")
     if ext in ("dot", "gv"):
-        data = graph.source.encode()
+        data = picture.source.encode()
     else:
         try:
-            data = graph.pipe(format=ext)
+            data = picture.pipe(format=ext)
         except graphviz.ExecutableNotFound:
             raise RuntimeError(INSTALL_HINT) from None
-    tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)

@@ -24,7 +24,8 @@ def build_parser(prog="python -m tinygrad_seq.viz"):
     parser.add_argument("--input-size", type=int, default=2)
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--bidirectional", action="store_true")
-    parser.add_argument("--view", choices=VIEWS, default="op")
+    parser.add_argument("--view", choices=VIEWS, default=None,
+                        help="default: op, or cell when the op view has more than --max-nodes")
     parser.add_argument("--no-backward", action="store_true", help="draw before backward")
     parser.add_argument("--max-nodes", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
@@ -64,7 +65,7 @@ def main(argv=None, prog="python -m tinygrad_seq.viz"):
         if not args.no_backward:
             loss.backward()
         graph = draw(loss, view=args.view, max_nodes=args.max_nodes,
-                     title=f"{args.cell.upper()}, {args.steps} steps, {args.view} view")
+                     title=f"{args.cell.upper()}, {args.steps} steps")
         print(f"wrote {save(graph, args.out)}")
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -51,7 +51,7 @@ class Graph:
             norms = source[1].grad_norms
             return None if norms is None else norms[source[2]]
         grad = source[1].grad
-        return None if grad is None else math.sqrt(float((grad.data.astype(float) ** 2).sum()))
+        return None if grad is None else math.sqrt(float((grad.numpy().astype(float) ** 2).sum()))
 
     @staticmethod
     def tensor_name(source):

@@ -102,3 +102,13 @@ def input_grad(node, x_shape, dtype):
 def time_order(dx, order, shape):
     """dx with the steps put back in time order, shaped as x was ((B, I) for one step)."""
     return None if dx is None else (dx if order[0] == 0 else dx[order]).reshape(shape)
+
+
+def gate_values(act, order, valid, H, gates):
+    """{gate: (T, B, H) values in time order} of the sigmoid gates named in `gates` (name ->
+    block of act (T, B, G*H), steps in run order, as the cell kernels write it), and the (T, B)
+    mask of steps inside each sequence (None: every step); for pictures (viz), read from the
+    buffers forward saved while they live (backward(retain_graph=True) keeps them)."""
+    act = act[order]
+    return ({name: act[:, :, k * H:(k + 1) * H] for name, k in gates.items()},
+            None if valid is None else valid[order])

@@ -19,7 +19,8 @@ import numpy as np
 
 from ... import threads
 from ...autograd import Function
-from .common import as_steps, input_grad, step_order, time_order, valid_steps, workspace
+from .common import (as_steps, gate_values, input_grad, step_order, time_order, valid_steps,
+                     workspace)
 
 CHUNK_ROWS = 256   # rows of the ring of gate gradients: a chunk's product stays in L2
 
@@ -125,6 +126,22 @@ class _Loops(Function):
                  for lane in split[0]]
         return x, order, _part_rows(self.G, H, split[1]), lanes
 
+    def _gate_activations(self, k, gates):
+        """common.gate_values of the lanes' parts' act arrays (item k of a lane's saved
+        tuple, (n, T, Bl, G h)): None once backward has freed them."""
+        if not self.saved:
+            return None
+        order, saved = self.saved[0], self.saved[1]
+        acts, valid = [], []
+        for arrays in saved:
+            n, T, Bl, Gh = arrays[k].shape   # part j's gate g: units j h .. (j + 1) h - 1
+            acts.append(arrays[k].reshape(n, T, Bl, self.G, Gh // self.G)
+                        .transpose(1, 2, 3, 0, 4).reshape(T, Bl, self.G * n * Gh // self.G))
+            valid.append(arrays[1].astype(bool))
+        valid = np.concatenate(valid, axis=1)
+        return gate_values(np.concatenate(acts, axis=1), order, None if valid.all() else valid,
+                           self.fused["hidden_size"], gates)
+
     def _states(self, initial, lane, T):
         """(n, T + 1, Bl, h) states of a lane, [:, 0] = the initial state's parts."""
         n = self.split[1]
@@ -177,6 +194,10 @@ class LSTMLoops(_Loops):
     """
 
     op, cell, G = "lstmsequence", "LSTM", 4
+
+    def gate_activations(self):
+        """The input, forget and output gates (see _Loops._gate_activations), for pictures."""
+        return self._gate_activations(4, {"i": 0, "f": 1, "o": 3})
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None,
                 layer=0, split=None):
@@ -232,6 +253,10 @@ class GRULoops(_Loops):
     """
 
     op, cell, G = "grusequence", "GRU", 3
+
+    def gate_activations(self):
+        """The reset and update gates (see _Loops._gate_activations), for pictures."""
+        return self._gate_activations(5, {"r": 0, "z": 1})
 
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True, reverse=False,
                 lengths=None, layer=0, split=None):

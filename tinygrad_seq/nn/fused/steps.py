@@ -26,8 +26,9 @@ import numpy as np
 from ... import threads
 from ...autograd import Function
 from ...kernels import backend
-from .common import (add_up, as_steps, batch_lanes, input_grad, split_weight_grad,
-                     stack_weights, step_order, time_order, valid_steps, workspace)
+from .common import (add_up, as_steps, batch_lanes, gate_values, input_grad,
+                     split_weight_grad, stack_weights, step_order, time_order, valid_steps,
+                     workspace)
 
 
 def _stack_operands(x, h0, reverse):
@@ -92,12 +93,26 @@ class _GateGrads:
             self.dx[s:s + n] = (rows(self.bufs[0][:n]) @ w_ih).reshape(self.dx[s:s + n].shape)
 
 
+def _gate_activations(node, act_of_lane, gates):
+    """common.gate_values of the lanes' act arrays (act_of_lane picks a lane's from its saved
+    arrays): None once backward has freed them."""
+    if not node.saved:
+        return None
+    lanes, order, valid = node.saved[0], node.saved[3], node.saved[4]
+    act = np.concatenate([act_of_lane(arrays) for _, arrays in lanes], axis=1)
+    return gate_values(act, order, valid, node.fused["hidden_size"], gates)
+
+
 class LSTMSequence(Function):
     """An LSTM layer over T steps (see cells.lstm_cell for the gate equations).
 
     forward(x (T, B, I) or (B, I), h0, c0 (B, H), w_ih (4H, I), w_hh (4H, H)[, b_ih, b_hh (4H,)])
         -> output (T, B, H), h_n, c_n (B, H)
     """
+
+    def gate_activations(self):
+        """The input, forget and output gates (see _gate_activations), for pictures."""
+        return _gate_activations(self, lambda arrays: arrays[1], {"i": 0, "f": 1, "o": 3})
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None,
                 layer=0):
@@ -192,6 +207,10 @@ class GRUSequence(Function):
     al.) needs r before the n block's recurrent product, so that block runs as its own GEMM on
     rh = [r * h | 1] after the r, z gates: n = tanh(gx_n + rh [W_hn^T ; b_hn]).
     """
+
+    def gate_activations(self):
+        """The reset and update gates (see _gate_activations), for pictures."""
+        return _gate_activations(self, lambda arrays: arrays[2], {"r": 0, "z": 1})
 
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True, reverse=False,
                 lengths=None, layer=0):
