@@ -257,6 +257,15 @@ def _unpack(src, rows, dst):
             dst[rows[j], c] = src[c, j]
 
 
+def _unpack_stacked(dwt, dtab, gather, rows, dw_hh, db, dw_ih):
+    """A part's stacked gradient [dW_hh^T ; db ; dW_ih^T] (G h columns) back in the weights'
+    rows; for a one-hot input dW_ih^T is the table's, dtab."""
+    H = dw_hh.shape[1]
+    _unpack(dwt[:H], rows, dw_hh)
+    _unpack(dwt[H:H + 1], rows, db)
+    _unpack(dtab if gather else dwt[H + 1:], rows, dw_ih)
+
+
 # ------------------------------------------------------------------------------ LSTM
 def lstm_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, hx, act, c,
                  tanh_c, out, r0):
@@ -339,9 +348,7 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
         stats[t, PRODUCTS] += cycles() - tick
         cur = 1 - cur
     for k in range(k0, k1):
-        _unpack(dWt[k - k0, :H], rows[k], dw_hh)
-        _unpack(dWt[k - k0, H:H + 1], rows[k], db)
-        _unpack(dtab[k - k0] if gather else dWt[k - k0, H + 1:], rows[k], dw_ih)
+        _unpack_stacked(dWt[k - k0], dtab[k - k0], gather, rows[k], dw_hh, db, dw_ih)
     stats[t, TOTAL] += cycles() - start
 
 
@@ -505,9 +512,7 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
         stats[t, PRODUCTS] += cycles() - tick
         cur = 1 - cur
     for k in range(k0, k1):
-        _unpack(dWt[k - k0, :H], rows[k], dw_hh)
-        _unpack(dWt[k - k0, H:H + 1], rows[k], db)
-        _unpack(dtab[k - k0] if gather else dWt[k - k0, H + 1:], rows[k], dw_ih)
+        _unpack_stacked(dWt[k - k0], dtab[k - k0], gather, rows[k], dw_hh, db, dw_ih)
     stats[t, TOTAL] += cycles() - start
 
 
@@ -521,8 +526,8 @@ if not numba.config.DISABLE_JIT:
     _add_from_above, _zero_done, _pass_done = map(_jit, (_add_from_above, _zero_done, _pass_done))
     _forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk = map(
         _jit, (_forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk))
-    _add_weight_grad, _scatter, _input_grad, _flush, _unpack = map(
-        _jit, (_add_weight_grad, _scatter, _input_grad, _flush, _unpack))
+    _add_weight_grad, _scatter, _input_grad, _flush, _unpack, _unpack_stacked = map(
+        _jit, (_add_weight_grad, _scatter, _input_grad, _flush, _unpack, _unpack_stacked))
     # a sum for pictures, not for gradients: reassociated, so that it vectorizes
     _squares = numba.njit(cache=True, error_model="numpy", nogil=True,
                           fastmath={"reassoc"})(_squares)

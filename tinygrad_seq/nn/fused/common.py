@@ -66,6 +66,20 @@ def stack_weights(w_ih, w_hh, bias):
     return w
 
 
+def operands(x, h0, reverse):
+    """hx (T + 1, B, H + 1 + I): row block s = [h_{s-1} | 1 | x at step s], the step's operand
+    of [W_hh^T ; b ; W_ih^T]; h_{-1} = h0 filled, the states of later steps filled by the
+    loop as it goes."""
+    T, B, I = x.shape
+    H = h0.shape[1]
+    hx = workspace((T + 1, B, H + 1 + I), x.dtype)
+    hx[0, :, :H] = h0
+    hx[:, :, H] = 1
+    hx[:T, :, H + 1:] = x[::-1] if reverse else x
+    hx[T, :, H + 1:] = 0
+    return hx
+
+
 def as_steps(x):
     """x (T, B, I), or (B, I) for one step (a fused cell, which thus needs no reshape node)."""
     return x if x.ndim == 3 else x[None]

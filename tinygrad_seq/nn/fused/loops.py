@@ -19,8 +19,8 @@ import numpy as np
 
 from ... import threads
 from ...autograd import Function
-from .common import (as_steps, gate_values, input_grad, step_order, time_order, valid_steps,
-                     workspace)
+from .common import (as_steps, gate_values, input_grad, operands, step_order, time_order,
+                     valid_steps, workspace)
 
 CHUNK_ROWS = 256   # rows of the ring of gate gradients: a chunk's product stays in L2
 
@@ -44,19 +44,6 @@ def _symbols(x, reverse):
     if x.size and _kernels().one_hot_symbols(np.ascontiguousarray(x), sym):
         return np.ascontiguousarray(sym[::-1]) if reverse else sym
     return np.zeros((0, B), np.int64)
-
-
-def _operands(x, h0, reverse):
-    """hx (T + 1, B, H + 1 + I): row block s = [h_{s-1} | 1 | x_s], h_{-1} = h0 (the loop fills
-    the later states)."""
-    T, B, I = x.shape
-    H = h0.shape[1]
-    hx = workspace((T + 1, B, H + 1 + I), x.dtype)
-    hx[0, :, :H] = h0
-    hx[:, :, H] = 1
-    hx[:T, :, H + 1:] = x[::-1] if reverse else x
-    hx[T, :, H + 1:] = 0
-    return hx
 
 
 def _valid(order, lengths, B):
@@ -122,7 +109,7 @@ class _Loops(Function):
         sym = _symbols(x, reverse)
         lanes = [(lane, _valid(order, None if lengths is None else lengths[lane],
                                lane.stop - lane.start),
-                  np.ascontiguousarray(sym[:, lane]), _operands(x[:, lane], h0[lane], reverse))
+                  np.ascontiguousarray(sym[:, lane]), operands(x[:, lane], h0[lane], reverse))
                  for lane in split[0]]
         return x, order, _part_rows(self.G, H, split[1]), lanes
 

@@ -26,22 +26,9 @@ import numpy as np
 from ... import threads
 from ...autograd import Function
 from ...kernels import backend
-from .common import (add_up, as_steps, batch_lanes, gate_values, input_grad,
+from .common import (add_up, as_steps, batch_lanes, gate_values, input_grad, operands,
                      split_weight_grad, stack_weights, step_order, time_order, valid_steps,
                      workspace)
-
-
-def _stack_operands(x, h0, reverse):
-    """hx (T + 1, B, H + 1 + I): row block s = [h_{s-1} | 1 | x at step s]; h_{-1} = h0 filled,
-    the states of later steps filled by the loop."""
-    T, B, I = x.shape
-    H = h0.shape[1]
-    hx = workspace((T + 1, B, H + 1 + I), x.dtype)
-    hx[0, :, :H] = h0
-    hx[:, :, H] = 1
-    hx[:T, :, H + 1:] = x[::-1] if reverse else x
-    hx[T, :, H + 1:] = 0
-    return hx
 
 
 def _from_above(grad_out, t, valid, s, rows):
@@ -129,7 +116,7 @@ class LSTMSequence(Function):
         cell = backend.impl.lstm_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            hx = operands(x[:, rows], h0[rows], reverse)
             Bl = hx.shape[1]
             act = workspace((T, Bl, 4 * H), x.dtype)
             c = workspace((T + 1, Bl, H), x.dtype)
@@ -230,7 +217,7 @@ class GRUSequence(Function):
         cell = backend.impl.gru_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            hx = operands(x[:, rows], h0[rows], reverse)
             Bl = hx.shape[1]
             act = workspace((T, Bl, 3 * H), x.dtype)
             hs = workspace((T + 1, Bl, H), x.dtype)     # states, contiguous for the kernels
@@ -352,7 +339,7 @@ class RNNSequence(Function):
         cell = backend.impl.rnn_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            hx = operands(x[:, rows], h0[rows], reverse)
             Bl = hx.shape[1]
             hs = workspace((T + 1, Bl, H), x.dtype)   # hs[s + 1]: the cell's output at step s
             pre = np.empty((Bl, H), x.dtype)
