@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -121,6 +122,23 @@ def test_a_team_runs_its_threads_side_by_side_through_barriers():
     seen = np.zeros((500, 2), np.int64)
     team.run(lambda t, m, flags, stats: loop(t, m, flags, stats, seen, 500))
     assert team.history[-1][0] == 2 and (seen == [1, 2]).all()
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="without the JIT a team runs on one thread, no workers")
+def test_a_team_keeps_nothing_of_a_job_once_it_has_run():
+    """The fused layers' workspace pool reuses an array only when nothing else refers to it: a
+    team that kept its last job (and so the layer's arrays) alive doubled a step's memory."""
+    team = ts.threads.Team(2)
+    team.adaptive = False
+
+    def job(t, m, flags, stats):
+        pass
+    held = weakref.ref(job)
+    team.run(job)
+    assert team.history[-1][0] == 2
+    del job
+    assert held() is None
 
 
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="needs the JIT")

@@ -189,6 +189,9 @@ class Team:
             for _, done in self._workers[:m - 1]:
                 done.wait()
                 done.clear()
+            # the job holds the layer's arrays, which the workspace pool hands out again
+            # only once nothing else refers to them (fused/common.workspace)
+            self._job = None
         if self._errors:
             raise self._errors[0]
 
@@ -202,6 +205,7 @@ class Team:
             except BaseException as e:   # handed to the caller, which re-raises it
                 self._errors.append(e)
                 self._sync.abort(self.flags)
+            job = None   # not kept alive while waiting (see _run_threads)
             done.set()
 
     def _adapt(self, m):
