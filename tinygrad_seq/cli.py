@@ -3,6 +3,7 @@
     tinygrad-seq demo                      train a character-level LSTM for ~2 minutes, sample
                                            text, draw its unrolled graph and gradient flow
     tinygrad-seq train --task adding --cell gru --steps 3000
+    tinygrad-seq train --task reverse --model seq2seq-attention --seq-len 16
     tinygrad-seq sample --checkpoint out/checkpoint.npz --prime "The " --length 300
     tinygrad-seq render --cell lstm --steps 5 --view cell --out lstm.svg
     tinygrad-seq gradflow --checkpoint out/checkpoint.npz --out out/
@@ -30,7 +31,8 @@ import numpy as np
 import tinygrad_seq as ts
 from tinygrad_seq import nn
 from tinygrad_seq.training import (
-    ADJUSTABLE, CELLS, EXIT_USAGE, MAX_SKIPPED, MINUTES, RANGES, SEED_RANGE, TASKS, Interrupted,
+    ADJUSTABLE, CELLS, EXIT_USAGE, MAX_SKIPPED, MINUTES, MODELS, RANGES, SEED_RANGE,
+    SEQ2SEQ_TASKS, TASKS, Interrupted,
     Range, Stop, StopSignals, UsageError, build, check_config, flag, format_bytes, load_checkpoint,
     load_text, memory_estimate, say, text_settings, train)
 
@@ -144,7 +146,11 @@ def build_parser():
     _add_run_args(demo, demo=True)
     tr = sub.add_parser("train", help="train a recurrent network on a task")
     tr.add_argument("--task", choices=TASKS, default=None, help="default: charlm")
-    tr.add_argument("--cell", choices=CELLS, default=None, help="default: lstm")
+    tr.add_argument("--cell", choices=CELLS, default=None,
+                    help="default: lstm (gru for the encoder-decoders of reverse and dates)")
+    tr.add_argument("--model", choices=MODELS, default=None,
+                    help="for reverse and dates: an encoder-decoder without or with attention, "
+                         "or a Transformer (default: seq2seq-attention)")
     tr.add_argument("--text", type=_utf8,
                     help="UTF-8 text file for charlm (default: Python's own docs)")
     for key, help_text in (("hidden", "hidden size (default 256; 64 for tasks)"),
@@ -187,10 +193,19 @@ def build_parser():
 
 def _config_from_args(args):
     task = args.task or "charlm"
-    defaults = dict(DEMO) if task == "charlm" else dict(
-        hidden=64, layers=1, seq_len={"adding": 100, "copy": 100, "classify": 50}[task],
-        batch=64, lr=1e-3, clip=1.0, embedding=16)
-    config = dict(defaults, task=task, cell=args.cell or "lstm",
+    if task in SEQ2SEQ_TASKS:
+        defaults = dict(hidden=64, layers=1, seq_len={"reverse": 16, "dates": 3}[task],
+                        batch=32, lr=3e-3, clip=1.0, embedding=32,
+                        model=args.model or "seq2seq-attention")
+    elif args.model is not None:
+        raise UsageError(f"--model is for --task {' or '.join(SEQ2SEQ_TASKS)} (the recurrent "
+                         f"tasks take --cell)")
+    else:
+        defaults = dict(DEMO) if task == "charlm" else dict(
+            hidden=64, layers=1, seq_len={"adding": 100, "copy": 100, "classify": 50}[task],
+            batch=64, lr=1e-3, clip=1.0, embedding=16)
+    config = dict(defaults, task=task,
+                  cell=args.cell or ("gru" if task in SEQ2SEQ_TASKS else "lstm"),
                   seed=0 if args.seed is None else args.seed, tbptt=args.tbptt or 0)
     for key in ("hidden", "layers", "seq_len", "batch", "lr", "clip"):
         if getattr(args, key) is not None:
@@ -252,7 +267,10 @@ def _check_file_out(out):
 def _run_training(task, model, opt, config, state, args, steps, minutes, signals):
     plan = dict(steps=steps, seconds=None if steps else minutes * 60, on_nan=args.on_nan,
                 save_every=args.save_every, save_seconds=args.save_every_minutes * 60)
-    print(f"training {config['cell'].upper()} (hidden {config['hidden']}, {config['layers']} "
+    what = config["cell"].upper() if "model" not in config else (
+        "Transformer" if config["model"] == "transformer" else
+        f"{config['cell'].upper()} {config['model']}")
+    print(f"training {what} (hidden {config['hidden']}, {config['layers']} "
           f"layer(s)) on {config['task']}, batch {config['batch']} x {config['seq_len']} steps, "
           f"{'%d steps' % steps if steps else '%.1f minutes' % minutes}", flush=True)
     last = train(task, model, opt, config, state, args.out, plan, signals)
@@ -268,8 +286,9 @@ def _run_training(task, model, opt, config, state, args, steps, minutes, signals
 def cmd_train(args, signals):
     overrides = _overrides(args)
     if args.resume:
-        requested = {k: getattr(args, k) for k in ("task", "cell", "hidden", "layers", "seq_len",
-                                                    "batch", "lr", "clip", "tbptt", "seed")}
+        requested = {k: getattr(args, k) for k in ("task", "cell", "model", "hidden", "layers",
+                                                    "seq_len", "batch", "lr", "clip", "tbptt",
+                                                    "seed")}
         task, model, opt, config, state = load_checkpoint(args.resume, args.text,
                                                           requested=requested,
                                                           overrides=overrides)

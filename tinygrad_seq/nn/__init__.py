@@ -10,5 +10,6 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDi
                    MSELoss, NLLLoss, SmoothL1Loss)
 from .module import Module, Parameter
 from .recurrent import GRU, LSTM, RNN, RNNBase
+from .seq2seq import LSTMSelfAttention, Seq2Seq, TransformerSeq2Seq
 from .transformer import (PositionalEncoding, Transformer, TransformerDecoder,
                           TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer)
