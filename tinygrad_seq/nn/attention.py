@@ -268,8 +268,12 @@ class MultiheadAttention(Module):
         return output, weights.squeeze(0) if unbatched else weights
 
     def _project(self, query, key, value):
-        """The three input projections, rows [0, E), [E, 2E), [2E, 3E) of in_proj_weight."""
+        """The three input projections, rows [0, E), [E, 2E), [2E, 3E) of in_proj_weight: for
+        self-attention (one tensor as query, key and value) one product split in three, as
+        PyTorch does (one larger GEMM)."""
         E, b = self.embed_dim, self.in_proj_bias
+        if query is key and key is value:
+            return F.linear(query, self.in_proj_weight, b).chunk(3, dim=-1)
         return tuple(F.linear(x, self.in_proj_weight[i * E:(i + 1) * E],
                               None if b is None else b[i * E:(i + 1) * E])
                      for i, x in enumerate((query, key, value)))
