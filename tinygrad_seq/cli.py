@@ -29,10 +29,10 @@ import tempfile
 import numpy as np
 
 import tinygrad_seq as ts
-from tinygrad_seq import nn
+from tinygrad_seq import data, nn
 from tinygrad_seq.training import (
     ADJUSTABLE, CELLS, EXIT_USAGE, MAX_SKIPPED, MINUTES, MODELS, RANGES, SEED_RANGE,
-    SEQ2SEQ_TASKS, TASKS, Interrupted,
+    SEQ2SEQ_TASKS, TASKS, Interrupted, Seq2SeqBatch,
     Range, Stop, StopSignals, UsageError, build, check_config, flag, format_bytes, load_checkpoint,
     load_text, memory_estimate, say, text_settings, train)
 
@@ -85,6 +85,43 @@ def gradient_pictures(task, model, config, out_dir, steps=None):
     paths = tuple(viz.save(p, os.path.join(out_dir, file)) for file, p in pictures.items())
     model.zero_grad()                     # (after drawing: the parameters show their gradient)
     return paths + (viz.report(loss, show=False),)
+
+
+def seq2seq_pictures(task, model, config, out_dir, length):
+    """A recurrent encoder-decoder's pictures for sequences of `length`: its gradient paths
+    (gradient_paths.png: the gradient of each decoder step's loss reaching each encoder step,
+    through attention and through the recurrent chain) and, with attention, the weights of a
+    greedily decoded example (attention.png). Returns the paths and the report: the
+    gradient-flow report of the encoder and decoder, and the gradient-path section."""
+    from tinygrad_seq import viz
+
+    if config["model"] == "transformer":
+        raise UsageError("gradflow draws the recurrent chain of --model seq2seq and "
+                         "seq2seq-attention; a transformer checkpoint has none")
+    os.makedirs(out_dir, exist_ok=True)
+    src, tgt = task.make(8, length, np.random.default_rng(config["seed"] + 20_000))
+    batch, target = Seq2SeqBatch(src, tgt), ts.Tensor(tgt)
+    model.zero_grad()
+    out, _ = model(batch)
+    loss = task.loss(out, target)
+    loss.backward(retain_graph=True)      # keeps the gate values, for the saturation numbers
+    flow = viz.report(loss, show=False)
+    model.zero_grad()
+    name = f"{config['cell'].upper()} {config['model']} on {config['task']}"
+    paths = viz.gradient_paths(model.net, batch.src, batch.tgt_in, target, batch.mask, name=name)
+    pictures = {"gradient_paths.png": viz.gradient_path_figure(
+        [paths], title=f"{name}: where the gradient of each output goes ({task.unit} {length})")}
+    if model.net.attention is not None:
+        first = int((src[:, 0] == data.PAD).sum())          # the example's padding, dropped
+        one = Seq2SeqBatch(src[first:, :1], tgt[:, :1])
+        with ts.no_grad():
+            tokens, weights = model.net.greedy(one.src, tgt.shape[0], data.BOS)
+        pictures["attention.png"] = viz.attention_heatmap(
+            weights.numpy()[:, 0], task.labels(src[first:, 0]), task.labels(tokens.numpy()[:, 0]),
+            expected=task.labels(tgt[:, 0]), title=f"{name}: attention weights of a held-out "
+                                                   f"example (wrong outputs in red)")
+    saved = tuple(viz.save(p, os.path.join(out_dir, file)) for file, p in pictures.items())
+    return saved, f"{flow}\n\n{paths}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,7 +218,7 @@ def build_parser():
     gf.add_argument("--checkpoint", type=_utf8, required=True)
     gf.add_argument("--steps", type=_parse(Range(int, 1, PICTURE_STEPS)),
                     help=f"sequence length to draw (default: the model's, at most "
-                         f"{PICTURE_STEPS})")
+                         f"{PICTURE_STEPS}; reverse and dates: at most their --seq-len)")
     gf.add_argument("--text", type=_utf8,
                     help="UTF-8 text for a charlm model (default: the one it was trained on)")
     gf.add_argument("--out", type=_utf8, default=".")
@@ -344,6 +381,17 @@ def cmd_sample(args):
 
 def cmd_gradflow(args):
     task, model, _, config, _ = load_checkpoint(args.checkpoint, text_path=args.text)
+    if config["task"] in SEQ2SEQ_TASKS:
+        length = args.steps or config["seq_len"]
+        if length > config["seq_len"]:
+            raise UsageError(f"--steps {length}: the model was trained on {task.unit} up to "
+                             f"{config['seq_len']} (its --seq-len); the gradient paths take a "
+                             f"backward pass per decoder step")
+        _prepare_out(args.out)
+        paths, report = seq2seq_pictures(task, model, config, args.out, length)
+        print(report)
+        print("\n".join(f"wrote {path}" for path in paths))
+        return 0
     steps = args.steps or min(config["seq_len"], PICTURE_STEPS)
     if config["task"] == "charlm" and len(task.train_ids) < steps + 1:
         raise UsageError(f"--steps {steps}: the text's training part has only "

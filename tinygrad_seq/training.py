@@ -340,6 +340,10 @@ class Reverse(_Seq2SeqTask):
         """(longest source, longest target)"""
         return seq_len, seq_len
 
+    @staticmethod
+    def labels(ids):
+        return [str(int(i) - 2) for i in ids]     # the symbols as 0 .. 9
+
 
 class Dates(_Seq2SeqTask):
     """Translate --seq-len (at most) dates in four styles to ISO 8601 dates."""
@@ -352,6 +356,10 @@ class Dates(_Seq2SeqTask):
     @staticmethod
     def lengths(seq_len):
         return 20 * seq_len - 2, 11 * seq_len - 1    # "September 30, 2099; " is 20 characters
+
+    @staticmethod
+    def labels(ids):
+        return list(data.decode_dates(ids))
 
 
 TASK_CLASSES = {"charlm": CharLM, "adding": Adding, "copy": Copy, "classify": Classify,
