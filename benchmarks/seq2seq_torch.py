@@ -14,7 +14,6 @@ The time is not what this script measures (benchmarks/attention.py is, on both l
 defaults).
 """
 import argparse
-import math
 import time
 
 import numpy as np
@@ -101,13 +100,13 @@ class TransformerSeq2Seq(nn.Module):
         self.out = nn.Linear(d, V)
 
     def encode(self, src, mask):
-        return self.transformer.encoder(self.positions(self.src_embed(src) * math.sqrt(self.d)),
+        return self.transformer.encoder(self.positions(self.src_embed(src)),
                                         src_key_padding_mask=mask)
 
     def decode(self, tgt_in, memory, mask):
         causal = nn.Transformer.generate_square_subsequent_mask(tgt_in.shape[0])
         return self.out(self.transformer.decoder(
-            self.positions(self.tgt_embed(tgt_in) * math.sqrt(self.d)), memory, tgt_mask=causal,
+            self.positions(self.tgt_embed(tgt_in)), memory, tgt_mask=causal,
             tgt_is_causal=True, memory_key_padding_mask=mask))
 
     def forward(self, src, tgt_in, mask):

@@ -16,8 +16,6 @@ source symbol's information, and its gradient, must travel the whole recurrent c
 attention (Bahdanau et al. 2015) each decoder step reads a weighted sum of all encoder states,
 a path of one step to each of them.
 """
-import math
-
 from ..autograd import scope
 from ..functions import cat, stack
 from .attention import AdditiveAttention, MultiheadAttention, MultiplicativeAttention
@@ -148,8 +146,11 @@ class Seq2Seq(Module):
 
 
 class TransformerSeq2Seq(Module):
-    """A Transformer encoder-decoder on ids: embeddings scaled by sqrt(d_model) plus sinusoidal
-    positions, nn.Transformer with a causal target mask, a linear head.
+    """A Transformer encoder-decoder on ids: embeddings plus sinusoidal positions, nn.Transformer
+    with a causal target mask, a linear head. (The paper multiplies its embeddings by
+    sqrt(d_model): they start with a standard deviation of d_model^-1/2 there. nn.Embedding's
+    rows start N(0, 1), already the scale of the sinusoids; scaled once more, they would drown
+    the positions, which reversing a sequence needs.)
 
     forward(src, tgt_in, src_key_padding_mask=None) -> (logits (T, N, V), None);
     greedy(src, steps, bos, src_key_padding_mask=None) -> (tokens (steps, N), None): the
@@ -168,7 +169,7 @@ class TransformerSeq2Seq(Module):
         self.out = Linear(d_model, tgt_vocab, dtype=dtype)
 
     def _embed(self, embedding, ids):
-        return self.positions(embedding(ids) * math.sqrt(self.d_model))
+        return self.positions(embedding(ids))
 
     def encode(self, src, src_key_padding_mask=None):
         _check_ids("TransformerSeq2Seq", "src", src)
