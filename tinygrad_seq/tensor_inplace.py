@@ -16,16 +16,20 @@ class InPlaceOps:
     __slots__ = ()     # the storage is Tensor's
 
     def add_(self, other, alpha=1):
-        return self._in_place("add_", type(self).add, _fitting("add_", self, other), alpha)
+        return self._in_place("add_", type(self).add, _fitting("add_", self, other), alpha,
+                              ufunc=np.add)
 
     def sub_(self, other, alpha=1):
-        return self._in_place("sub_", type(self).sub, _fitting("sub_", self, other), alpha)
+        return self._in_place("sub_", type(self).sub, _fitting("sub_", self, other), alpha,
+                              ufunc=np.subtract)
 
     def mul_(self, other):
-        return self._in_place("mul_", type(self).mul, _fitting("mul_", self, other), keep_old=True)
+        return self._in_place("mul_", type(self).mul, _fitting("mul_", self, other),
+                              keep_old=True, ufunc=np.multiply)
 
     def div_(self, other):
-        return self._in_place("div_", type(self).div, _fitting("div_", self, other), keep_old=True)
+        return self._in_place("div_", type(self).div, _fitting("div_", self, other),
+                              keep_old=True, ufunc=np.true_divide)
 
     def clamp_(self, min=None, max=None):
         return self._in_place("clamp_", type(self).clamp, min, max, keep_old=True)
@@ -88,17 +92,26 @@ class InPlaceOps:
     def __itruediv__(self, other):
         return self.div_(other)
 
-    def _in_place(self, op, compute, *args, keep_old=False):
+    def _in_place(self, op, compute, *args, keep_old=False, ufunc=None):
         """Write compute(self, *args) into this tensor's memory; returns self.
 
         Under no_grad, or when nothing involved requires grad, the result is just written (an
-        optimizer's `p -= lr * p.grad`). Otherwise the op is recorded and this tensor takes its
-        node, so the gradient flows as for `x = compute(x)`; the op's input is then the old
-        value (a copy when the op saves it for backward: keep_old). A leaf that requires grad
-        is refused outside no_grad, as PyTorch does: its old value would be lost.
+        optimizer's `p -= lr * p.grad`; an arithmetic op on floats of one dtype goes straight
+        to numpy's ufunc with out=, which gives the same numbers without the op's bookkeeping).
+        Otherwise the op is recorded and this tensor takes its node, so the gradient flows as
+        for `x = compute(x)`; the op's input is then the old value (a copy when the op saves it
+        for backward: keep_old). A leaf that requires grad is refused outside no_grad, as
+        PyTorch does: its old value would be lost.
         """
         recording = autograd.is_grad_enabled() and (self.requires_grad or any(
             isinstance(a, InPlaceOps) and a.requires_grad for a in args))
+        if ufunc is not None and not recording and self.dtype.kind == "f" and \
+                args[0].dtype == self.dtype and self.array.flags.writeable:
+            operand = args[0].array if len(args) == 1 or args[1] == 1 else \
+                args[0].array * self.dtype.type(args[1])     # add_/sub_'s alpha
+            ufunc(self.array, operand, out=self.array)
+            self._version_counter().writes += 1
+            return self
         if not self.array.flags.writeable:
             raise RuntimeError(f"{op}: this tensor's memory is read-only (an expand() result "
                                f"repeats each element in several places); use .clone() first")
