@@ -129,6 +129,21 @@ class Net(nn.Module):
         self.net = inner
 
 
+def twin(config, ours):
+    """The PyTorch twin of `ours` (training.build(config)'s model), with its weights."""
+    V = config["symbols"]
+    if config["model"] == "transformer":
+        inner = TransformerSeq2Seq(V, config["hidden"], config["layers"],
+                                   ours.net.positions.pe.numpy())
+    else:
+        inner = Seq2Seq(V, config["embedding"], config["hidden"],
+                        config["model"] == "seq2seq-attention")
+    model = Net(inner)
+    model.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()},
+                          strict=True)
+    return model
+
+
 def as_torch(batch):
     mask = None if batch.mask is None else torch.tensor(batch.mask.numpy())
     return torch.tensor(batch.src.numpy()), torch.tensor(batch.tgt_in.numpy()), mask
@@ -150,14 +165,7 @@ def main():
                   embedding=32, seed=args.seed, tbptt=0)
     training.check_config(config)
     task, ours, _ = training.build(config)
-    weights = {k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()}
-    V = config["symbols"]
-    if args.model == "transformer":
-        inner = TransformerSeq2Seq(V, args.hidden, args.layers, ours.net.positions.pe.numpy())
-    else:
-        inner = Seq2Seq(V, config["embedding"], args.hidden, args.model == "seq2seq-attention")
-    model = Net(inner)
-    model.load_state_dict(weights, strict=True)
+    model, V = twin(config, ours), config["symbols"]
     opt = torch.optim.Adam(model.parameters(), lr=config["lr"])
     rng = np.random.default_rng(config["seed"])
     start = time.perf_counter()

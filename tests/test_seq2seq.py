@@ -2,6 +2,7 @@
 and attention pictures, and the command line (`--task reverse|dates --model ...`): settings
 checked and bounded, checkpoints that resume bit for bit (also after a signal), gradflow."""
 import datetime
+import pathlib
 import signal
 import subprocess
 import sys
@@ -81,6 +82,35 @@ def test_bad_settings_and_inputs_are_refused():
         nn.Seq2Seq(V, V, 2, 3, attention="dot")
     with pytest.raises(ValueError, match=r"src must be integer ids of shape \(length, batch\)"):
         nn.Seq2Seq(V, V, 2, 3)(ts.randn(3, 2), ids(2, 2))
+
+
+@pytest.mark.parametrize("task,model", [("reverse", "seq2seq"), ("dates", "seq2seq-attention"),
+                                        ("dates", "transformer")])
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")   # PyTorch's, on its own
+def test_the_pytorch_twin_of_the_results_table_computes_the_same(task, model, monkeypatch):
+    """benchmarks/seq2seq_torch.py trains the README's PyTorch rows: from our weights, on one
+    batch (dates: with padding), its loss and every parameter's gradient are ours. Both run in
+    float32 (the CLI's dtype), summing in different orders: hence 1e-5, not 1e-10."""
+    pytest.importorskip("torch")
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parent.parent / "benchmarks"))
+    import seq2seq_torch
+    config = dict(task=task, cell="gru", model=model, hidden=8, layers=1, seq_len=2, batch=4,
+                  lr=3e-3, clip=1.0, embedding=6, seed=3, tbptt=0)
+    training.check_config(config)
+    task_, ours, _ = training.build(config)
+    theirs = seq2seq_torch.twin(config, ours)
+    batch, y = task_.batch(np.random.default_rng(0), config)
+    loss = task_.loss(ours(batch)[0], y)
+    loss.backward()
+    logits = theirs.net(*seq2seq_torch.as_torch(batch))
+    their_loss = seq2seq_torch.nn.functional.cross_entropy(
+        logits.reshape(-1, config["symbols"]), seq2seq_torch.torch.tensor(y.numpy()).reshape(-1))
+    their_loss.backward()
+    np.testing.assert_allclose(loss.item(), their_loss.item(), rtol=1e-5)
+    grads = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), grads[name].grad.numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=name)
 
 
 # ------------------------------------------------------------------------------ tasks
