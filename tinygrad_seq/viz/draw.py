@@ -527,7 +527,9 @@ def _cells(spec, graph, steps, norms, fused, group, options, wrap):
     for node in graph.ops:
         if node in steps:
             path, t = steps[node]
-            cell, order = layers.setdefault(path, (node.scope.tags.get("cell", "cell"), []))
+            cell, order = layers.setdefault(path, (None, []))
+            if cell is None and node.scope is not None:   # not a glue op outside every scope
+                layers[path] = (node.scope.tags.get("cell"), order)
             if t not in order:
                 order.append(t)
         elif node in fused:
@@ -541,6 +543,7 @@ def _cells(spec, graph, steps, norms, fused, group, options, wrap):
             order.sort(reverse=path in reverse)
     chains = {}
     for band, (path, (cell, order)) in enumerate(layers.items()):
+        cell = cell or "cell"
         direction = "reverse" if path in reverse else "forward"
         spec.clusters[f"b{band}"] = dict(
             label=f"{cell} {path} ({direction}), {len(order)} steps", style="rounded",
