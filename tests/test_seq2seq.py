@@ -157,7 +157,8 @@ def test_gradient_paths_and_the_pictures(tmp_path):
 
 def test_the_graph_views_of_a_seq2seq():
     """The decoder's inputs (tgt_in[t], its embedding) are glue outside every scope: the cell
-    view still names both recurrent layers by their cell and draws every step."""
+    view still names both recurrent layers by their cell and draws every step; attention ops
+    are grouped, a cluster per call."""
     ts.manual_seed(0)
     src, tgt = data.reverse_sequence(2, 3, np.random.default_rng(0))
     batch = training.Seq2SeqBatch(src, tgt)
@@ -168,7 +169,15 @@ def test_the_graph_views_of_a_seq2seq():
     cells = viz.draw(loss, view="cell").source
     assert "GRU encoder.l0 (forward), 3 steps" in cells
     assert "GRU decoder (forward), 3 steps" in cells
-    assert "softmax" in viz.draw(loss).source
+    # each decoder step's attention is a cluster of its own, in both views, every op inside
+    for view in ("op", "cell"):
+        source = viz.draw(loss, view=view).source
+        for t in range(3):
+            box = source.split(f'label="AdditiveAttention attention #{t}"')[1].split("}")[0]
+            assert box.count("softmax") == 1 and box.count("tanh") == 1
+    layer = nn.TransformerEncoderLayer(4, 2, 6, dropout=0.0)
+    source = viz.draw(layer(ts.randn(3, 2, 4)).sum()).source
+    assert source.count('label="MultiheadAttention self_attn"') == 1
 
 
 # ------------------------------------------------------------------------------ command line

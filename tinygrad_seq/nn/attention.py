@@ -108,6 +108,16 @@ def _softmax(scores, zero_empty_rows):
     return scores.softmax(-1)
 
 
+class _Attention(Module):
+    """An attention module: each call records its nodes in the module's scope (as every
+    module does) tagged attention=<the class name>, so that the graph views draw each call as
+    a cluster of its own."""
+
+    def __call__(self, *args, **kwargs):
+        with scope(self._scope_name or "", attention=type(self).__name__):
+            return self.forward(*args, **kwargs)
+
+
 # ---------------------------------------------------------------------------------------------
 # attention for encoder-decoder RNNs (one query per decoder step)
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +140,7 @@ def _queries(op, query, keys, query_size, key_size):
     return query.unsqueeze(1) if query.ndim == 2 else query
 
 
-class AdditiveAttention(Module):
+class AdditiveAttention(_Attention):
     """Bahdanau, Cho & Bengio (2015): score(q, k) = v^T tanh(W_q q + W_k k + b).
 
     forward(query, keys, values=None, key_padding_mask=None): query (N, Dq) for one decoder
@@ -158,7 +168,7 @@ class AdditiveAttention(Module):
                f"hidden_size={self.hidden_size}"
 
 
-class MultiplicativeAttention(Module):
+class MultiplicativeAttention(_Attention):
     """Luong, Pham & Manning (2015): score(q, k) = q^T W k ("general"), or q^T k ("dot", for
     equal sizes). Same forward as AdditiveAttention."""
 
@@ -191,7 +201,7 @@ class MultiplicativeAttention(Module):
 # ---------------------------------------------------------------------------------------------
 # multi-head attention
 # ---------------------------------------------------------------------------------------------
-class MultiheadAttention(Module):
+class MultiheadAttention(_Attention):
     """PyTorch's nn.MultiheadAttention: num_heads attentions of size embed_dim / num_heads side
     by side, on projections of the query, key and value; their outputs concatenated and projected.
 
