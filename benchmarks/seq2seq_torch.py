@@ -174,7 +174,8 @@ def main():
         src, tgt_in, mask = as_torch(batch)
         opt.zero_grad()
         logits = model.net(src, tgt_in, mask)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, V), torch.tensor(y.numpy()).reshape(-1))
+        loss = nn.functional.cross_entropy(logits.reshape(-1, V),
+                                           torch.tensor(y.numpy()).reshape(-1))
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
         opt.step()

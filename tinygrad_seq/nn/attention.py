@@ -215,9 +215,9 @@ class MultiheadAttention(_Attention):
     or (N * num_heads, L, S): bool True where a key is masked out, or float added to the scores.
     Returns (output like query, weights (N, L, S) averaged over heads, or (N, num_heads, L, S);
     None if need_weights=False). A query whose every key is masked gets a nan output with
-    need_weights=True and 0 without, as in PyTorch (whose two paths differ there). is_causal is PyTorch's hint that attn_mask is the causal mask;
-    the mask itself is what is applied. kdim/vdim, add_bias_kv and add_zero_attn are not
-    supported.
+    need_weights=True and 0 without, as in PyTorch (whose two paths differ there). is_causal
+    is PyTorch's hint that attn_mask is the causal mask; the mask itself is what is applied.
+    kdim/vdim, add_bias_kv and add_zero_attn are not supported.
     """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False,

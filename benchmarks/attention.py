@@ -1,0 +1,165 @@
+"""Attention's speed beside PyTorch CPU: a TransformerEncoderLayer training step and a
+MultiheadAttention forward and backward, float32, both libraries on their defaults.
+
+    encoder_layer   nn.TransformerEncoderLayer(d_model=128, nhead=4) (defaults: feed-forward
+                    2048, dropout 0.1, ReLU, post-norm), input (64, 32, 128) (length 64,
+                    batch 32), in training mode; one step = forward, an MSE loss to a fixed
+                    target, backward, Adam step
+    mha             nn.MultiheadAttention(128, 4), self-attention on (64, 32, 128),
+                    need_weights=True (the default); forward, sum of the output, backward
+
+PyTorch runs twice: on its defaults (as many threads as cores) and on one thread (on a busy
+2-core machine its threads can spin against each other and the other processes; numpy's BLAS
+runs on one thread here, see the README). Each (workload, library) runs in its own process,
+after --warmup steps (numba loading its kernels, PyTorch its own); it reports the median of
+--steps steps. The machine is shared: the variants run --rounds times, interleaved, and the
+table shows each one's median over rounds with the spread (min-max) of the rounds, and the
+load average seen between rounds.
+
+    python benchmarks/attention.py                  # the table
+    python benchmarks/attention.py --profile        # where our encoder layer's step goes
+    python benchmarks/attention.py --profile --workload mha
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from common import machine
+
+L, N, E, HEADS = 64, 32, 128, 4
+WORKLOADS = ("encoder_layer", "mha")
+LIBRARIES = ("tinygrad_seq", "torch", "torch-1-thread")
+
+
+def inputs():
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((L, N, E)).astype(np.float32),
+            rng.standard_normal((L, N, E)).astype(np.float32))
+
+
+def ours(workload):
+    import tinygrad_seq as ts
+    from tinygrad_seq import nn
+    ts.manual_seed(0)
+    x_np, target_np = inputs()
+    x, target = ts.tensor(x_np, requires_grad=workload == "mha"), ts.tensor(target_np)
+    if workload == "mha":
+        mha = nn.MultiheadAttention(E, HEADS)
+
+        def step():
+            out, _ = mha(x, x, x)
+            out.sum().backward()
+        return step
+    layer = nn.TransformerEncoderLayer(E, HEADS)
+    opt = ts.optim.Adam(layer.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        nn.functional.mse_loss(layer(x), target).backward()
+        opt.step()
+    return step
+
+
+def theirs(workload, threads=None):
+    import torch
+    from torch import nn
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    x_np, target_np = inputs()
+    x, target = torch.tensor(x_np, requires_grad=workload == "mha"), torch.tensor(target_np)
+    if workload == "mha":
+        mha = nn.MultiheadAttention(E, HEADS)
+
+        def step():
+            out, _ = mha(x, x, x)
+            out.sum().backward()
+        return step
+    layer = nn.TransformerEncoderLayer(E, HEADS)
+    layer.train()
+    opt = torch.optim.Adam(layer.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        nn.functional.mse_loss(layer(x), target).backward()
+        opt.step()
+    return step
+
+
+def measure(workload, library, steps, warmup):
+    step = ours(workload) if library == "tinygrad_seq" else \
+        theirs(workload, threads=1 if library == "torch-1-thread" else None)
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def profile(workload):
+    """Our step of `workload` under cProfile: the functions that take the most time."""
+    import cProfile
+    import pstats
+    step = ours(workload)
+    step()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(5):
+        step()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--workload", choices=WORKLOADS)
+    p.add_argument("--library", choices=LIBRARIES)
+    p.add_argument("--steps", type=int, default=15)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=3, help="steps before timing (default 3)")
+    p.add_argument("--profile", action="store_true")
+    args = p.parse_args()
+    if args.profile:
+        return profile(args.workload or "encoder_layer")
+    if args.workload and args.library:       # one variant, in this process
+        print(json.dumps(measure(args.workload, args.library, args.steps, args.warmup)))
+        return
+    results = {(w, lib): [] for w in WORKLOADS for lib in LIBRARIES}
+    load = [os.getloadavg()[0]]
+    for _ in range(args.rounds):
+        for key in results:
+            done = subprocess.run([sys.executable, __file__, "--workload", key[0], "--library",
+                                   key[1], "--steps", str(args.steps), "--warmup",
+                                   str(args.warmup)], capture_output=True,
+                                  text=True, check=True)
+            results[key].append(json.loads(done.stdout))
+        load.append(os.getloadavg()[0])
+    import torch
+    print(f"{machine()}; numpy {np.__version__}, PyTorch {torch.__version__} "
+          f"({torch.get_num_threads()} threads); median of {args.steps} steps, {args.rounds} "
+          f"interleaved rounds; load average (1 min) {min(load):.1f}-{max(load):.1f}\n")
+    print("| workload | tinygrad_seq | PyTorch (default threads) | PyTorch (1 thread) | ratio "
+          "ours / PyTorch default | ratio ours / PyTorch 1 thread |")
+    print("|---|---|---|---|---|---|")
+
+    def cell(times):
+        return (f"{statistics.median(times) * 1e3:.1f} ms ({min(times) * 1e3:.1f}-"
+                f"{max(times) * 1e3:.1f})")
+    for w in WORKLOADS:
+        a, b, c = (results[(w, lib)] for lib in LIBRARIES)
+        print(f"| {w} | {cell(a)} | {cell(b)} | {cell(c)} | "
+              f"{statistics.median(a) / statistics.median(b):.2f} | "
+              f"{statistics.median(a) / statistics.median(c):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
