@@ -145,9 +145,13 @@ def path_report(paths, step=None, columns=6):
     lines.append(f"  -> through the recurrent chain alone, encoder step 0 gets "
                  f"{_ratio(first, last)} what step {S - 1} gets")
     if paths.attention:
-        direct = paths.direct[t, 0]
         lines.append(f"  -> at encoder step 0, attention's one hop carries "
-                     f"{_ratio(direct, first)} the gradient of the chain alone")
+                     f"{_ratio(paths.direct[t, 0], first)} the gradient of the chain alone")
+        most = int(np.argmax(paths.direct[t]))
+        if most != 0:
+            lines.append(f"  -> attention's one hop is largest at encoder step {most}: "
+                         f"{_ratio(paths.direct[t, most], paths.chain[t, most])} the chain "
+                         f"alone there")
     return "\n".join(lines)
 
 
