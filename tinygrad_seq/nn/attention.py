@@ -69,8 +69,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     broadcasts to (..., L, S): bool True where a key takes part, or float added to the scores;
     is_causal masks keys after the query (the upper triangle). Dropout (with probability
     dropout_p) is applied to the weights whatever the mode, as in PyTorch's function; a module
-    passes dropout_p=0.0 in eval. A query all of whose keys are masked gets weights of nan, and
-    so a nan output (PyTorch's MultiheadAttention does the same; its fused kernels may give 0).
+    passes dropout_p=0.0 in eval. A query all of whose keys are masked gets weights 0, and so
+    an output 0, as from PyTorch's function.
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor) or t.ndim < 2 or t.dtype.kind != "f":
