@@ -11,8 +11,8 @@ MultiheadAttention forward and backward, float32, both libraries on their defaul
 PyTorch runs twice: on its defaults (as many threads as cores) and on one thread (on a busy
 2-core machine its threads can spin against each other and the other processes; numpy's BLAS
 runs on one thread here, see the README). Each (workload, library) runs in its own process,
-after --warmup steps (numba loading its kernels, PyTorch its own); it reports the median of
---steps steps. The machine is shared: the variants run --rounds times, interleaved, and the
+after --warmup steps (numba loading its kernels, PyTorch its own) and common.median_time's
+own one; it reports the median of --steps steps. The machine is shared: the variants run --rounds times, interleaved, and the
 table shows each one's median over rounds with the spread (min-max) of the rounds, and the
 load average seen between rounds.
 
@@ -26,11 +26,10 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 
-from common import machine
+from common import machine, median_time
 
 L, N, E, HEADS = 64, 32, 128, 4
 WORKLOADS = ("encoder_layer", "mha")
@@ -43,73 +42,47 @@ def inputs():
             rng.standard_normal((L, N, E)).astype(np.float32))
 
 
-def ours(workload):
-    import tinygrad_seq as ts
-    from tinygrad_seq import nn
-    ts.manual_seed(0)
+def make_step(workload, library):
+    """One step of `workload`, the same code for both libraries (PyTorch's modules start in
+    training mode, as ours do)."""
+    if library == "tinygrad_seq":
+        import tinygrad_seq as lib
+    else:
+        import torch as lib
+        if library == "torch-1-thread":
+            lib.set_num_threads(1)
+    lib.manual_seed(0)
     x_np, target_np = inputs()
-    x, target = ts.tensor(x_np, requires_grad=workload == "mha"), ts.tensor(target_np)
+    x, target = lib.tensor(x_np, requires_grad=workload == "mha"), lib.tensor(target_np)
     if workload == "mha":
-        mha = nn.MultiheadAttention(E, HEADS)
+        mha = lib.nn.MultiheadAttention(E, HEADS)
 
         def step():
             out, _ = mha(x, x, x)
             out.sum().backward()
         return step
-    layer = nn.TransformerEncoderLayer(E, HEADS)
-    opt = ts.optim.Adam(layer.parameters(), lr=1e-3)
+    layer = lib.nn.TransformerEncoderLayer(E, HEADS)
+    opt = lib.optim.Adam(layer.parameters(), lr=1e-3)
 
     def step():
         opt.zero_grad()
-        nn.functional.mse_loss(layer(x), target).backward()
-        opt.step()
-    return step
-
-
-def theirs(workload, threads=None):
-    import torch
-    from torch import nn
-    if threads:
-        torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    x_np, target_np = inputs()
-    x, target = torch.tensor(x_np, requires_grad=workload == "mha"), torch.tensor(target_np)
-    if workload == "mha":
-        mha = nn.MultiheadAttention(E, HEADS)
-
-        def step():
-            out, _ = mha(x, x, x)
-            out.sum().backward()
-        return step
-    layer = nn.TransformerEncoderLayer(E, HEADS)
-    layer.train()
-    opt = torch.optim.Adam(layer.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad()
-        nn.functional.mse_loss(layer(x), target).backward()
+        lib.nn.functional.mse_loss(layer(x), target).backward()
         opt.step()
     return step
 
 
 def measure(workload, library, steps, warmup):
-    step = ours(workload) if library == "tinygrad_seq" else \
-        theirs(workload, threads=1 if library == "torch-1-thread" else None)
+    step = make_step(workload, library)
     for _ in range(warmup):
         step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_time(step, repeat=steps, number=1)
 
 
 def profile(workload):
     """Our step of `workload` under cProfile: the functions that take the most time."""
     import cProfile
     import pstats
-    step = ours(workload)
+    step = make_step(workload, "tinygrad_seq")
     step()
     profiler = cProfile.Profile()
     profiler.enable()
