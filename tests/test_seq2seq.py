@@ -155,17 +155,13 @@ def test_gradient_paths_and_the_pictures(tmp_path):
         viz.attention_heatmap(weights, "abc", "xyz")
 
 
-def test_the_graph_views_of_a_seq2seq():
-    """The decoder's inputs (tgt_in[t], its embedding) are glue outside every scope: the cell
-    view still names both recurrent layers by their cell and draws every step; attention ops
-    are grouped, a cluster per call."""
-    ts.manual_seed(0)
-    src, tgt = data.reverse_sequence(2, 3, np.random.default_rng(0))
-    batch = training.Seq2SeqBatch(src, tgt)
-    model = nn.Seq2Seq(12, 12, 4, 6, attention="additive")
-    logits, _ = model(batch.src, batch.tgt_in)
-    loss = nn.functional.cross_entropy(logits.reshape(-1, 12), ts.Tensor(tgt).reshape(-1))
-    loss.backward()
+def test_the_graph_views_of_a_seq2seq(monkeypatch):
+    """The gallery's small encoder-decoder: the decoder's inputs (tgt_in[t], its embedding)
+    are glue outside every scope, and the cell view still names both recurrent layers by their
+    cell and draws every step; attention ops are grouped, a cluster per call."""
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parent.parent / "viz"))
+    import make_gallery
+    loss = make_gallery.small_seq2seq_loss()
     cells = viz.draw(loss, view="cell").source
     assert "GRU encoder.l0 (forward), 3 steps" in cells
     assert "GRU decoder (forward), 3 steps" in cells

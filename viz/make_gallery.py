@@ -173,9 +173,9 @@ def attention_pictures():
          "attention_dates.png")
 
 
-def attention_graph():
-    """A small untrained encoder-decoder with attention, reversing 3 symbols, in the cell view:
-    each decoder step's attention is a box of its own."""
+def small_seq2seq_loss():
+    """The loss of a small untrained GRU encoder-decoder with attention reversing 3 symbols
+    (a batch of 2), after backward (tests/test_seq2seq.py draws it too)."""
     ts.manual_seed(0)
     src, tgt = data.reverse_sequence(2, 3, np.random.default_rng(0))
     batch = training.Seq2SeqBatch(src, tgt)
@@ -183,8 +183,15 @@ def attention_graph():
     logits, _ = model(batch.src, batch.tgt_in)
     loss = nn.functional.cross_entropy(logits.reshape(-1, 12), ts.Tensor(tgt).reshape(-1))
     loss.backward()
-    save(viz.draw(loss, view="cell", title="a GRU encoder-decoder with additive attention, "
-                                           "3 steps, cell view"), "seq2seq_attention_cells.svg")
+    return loss
+
+
+def attention_graph():
+    """The small encoder-decoder in the cell view: each decoder step's attention is a box of
+    its own."""
+    save(viz.draw(small_seq2seq_loss(), view="cell", title="a GRU encoder-decoder with additive "
+                                                           "attention, 3 steps, cell view"),
+         "seq2seq_attention_cells.svg")
 
 
 def wengert():
