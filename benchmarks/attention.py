@@ -19,6 +19,7 @@ load average seen between rounds.
     python benchmarks/attention.py                  # the table
     python benchmarks/attention.py --profile        # where our encoder layer's step goes
     python benchmarks/attention.py --profile --workload mha
+    python benchmarks/attention.py --softmax        # would a numba softmax pay at this size?
 """
 import argparse
 import json
@@ -78,6 +79,22 @@ def measure(workload, library, steps, warmup):
     return median_time(step, repeat=steps, number=1)
 
 
+def softmax_kernels():
+    """Would a numba softmax pay here? The kernels' numba and numpy versions on the weights of
+    the mha workload, (N * heads * L, S) = (8192, 64) float32 (the backend runs numba's only up
+    to 4,096 elements: kernels.NUMBA_UP_TO)."""
+    from tinygrad_seq.kernels import loops, reference
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N * HEADS * L, L)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    out, dx = np.empty_like(x), np.empty_like(x)
+    for name, args in (("softmax_forward", (x, out)), ("softmax_backward", (out, g, dx))):
+        numba_ms, numpy_ms = (median_time(lambda f=getattr(m, name): f(*args), repeat=15) * 1e3
+                              for m in (loops, reference))
+        print(f"{name}: numba {numba_ms:.2f} ms, numpy {numpy_ms:.2f} ms "
+              f"(numba / numpy {numba_ms / numpy_ms:.2f})")
+
+
 def profile(workload):
     """Our step of `workload` under cProfile: the functions that take the most time."""
     import cProfile
@@ -100,9 +117,12 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--warmup", type=int, default=3, help="steps before timing (default 3)")
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--softmax", action="store_true", help="numba's softmax against numpy's")
     args = p.parse_args()
     if args.profile:
         return profile(args.workload or "encoder_layer")
+    if args.softmax:
+        return softmax_kernels()
     if args.workload and args.library:       # one variant, in this process
         print(json.dumps(measure(args.workload, args.library, args.steps, args.warmup)))
         return
