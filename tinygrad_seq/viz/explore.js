@@ -145,10 +145,15 @@ function inputValue(input) {
 let position = -1;
 let timer = null;
 
+// The node the player runs at position p (null before the first).
+function nodeAt(p) {
+  return p < 0 ? null : p < forwardSteps ? p : data.backward[p - forwardSteps];
+}
+
 function show(p) {
   position = Math.max(-1, Math.min(lastPosition, p));
   const forward = position < forwardSteps;
-  const i = position < 0 ? null : forward ? position : data.backward[position - forwardSteps];
+  const i = nodeAt(position);
   const b = forward ? -1 : position - forwardSteps;
 
   // what has run so far: forward, the ops up to this one; backward, those whose backward ran
@@ -234,7 +239,9 @@ function backwardText(i, b) {
     backward</h2><p class="line">${escape(lineText(i))}</p>
     <p class="formula">${escape(data.formulas[node.op])}</p>
     <table>${columns}<tr><th colspan="3">gradient arriving on its output</th></tr>${arrives}
-    <tr><th colspan="3">gradients it sends to its inputs</th></tr>${sends}</table>`;
+    <tr><th colspan="3">gradients it sends to its inputs</th></tr>${sends}</table>
+    <p class="hint">On the graph, the blue edges are its inputs': the gradients flow back
+    along them, against the arrows.</p>`;
 }
 
 // The table of leaves: how many shares of its gradient each leaf got so far, and the norm of
@@ -247,6 +254,21 @@ function showLeaves(b, forward) {
     row.querySelector(".running").textContent = got.length ? num(got[got.length - 1][1], 6) : "";
     row.classList.toggle("got", got.some(([step]) => step === b));
   }
+}
+
+// PgDn: on to the first op of the next time step; PgUp: back to the first op of the previous
+// one ("first" in the player's order: backward runs a step's ops last to first).
+function jumpStep(direction) {
+  const stepAt = p => nodeAt(p) === null ? null : data.nodes[nodeAt(p)].step;
+  const from = stepAt(position);
+  let p = position;
+  if (direction > 0) {
+    while (p < lastPosition && (stepAt(p) === from || stepAt(p) === null)) p++;
+  } else {
+    while (p > 0 && (stepAt(p) === from || stepAt(p) === null)) p--;   // into the previous step
+    while (p > 0 && stepAt(p - 1) === stepAt(p)) p--;                   // to its first op
+  }
+  show(p);
 }
 
 function play() {
@@ -271,7 +293,7 @@ function setStep(s) {
   const step = data.steps[s];
   const boxes = [document.getElementById(step.id), document.getElementById("x-" + step.id)];
   mark(boxes.filter(Boolean), "step-current");
-  mark(document.querySelectorAll(`#chart .bar[data-step="${s}"]`), "current");
+  mark(document.querySelectorAll(`#chart .bar[data-step="${s}"]`), "step-current");
   if (slider) slider.value = s;
   document.getElementById("step-label").textContent = `${step.label}: ` + stepNorms(step);
 }
@@ -361,7 +383,8 @@ const fitZoom = () => Math.min(1, (graphPane.clientWidth - 4) / naturalWidth);
 document.addEventListener("keydown", event => {
   if (event.target.matches("input, select, textarea")) return;    // the slider's own arrows
   const actions = {ArrowRight: () => show(position + 1), ArrowLeft: () => show(position - 1),
-                   " ": play, Home: () => show(-1), End: () => show(lastPosition)};
+                   " ": play, Home: () => show(-1), End: () => show(lastPosition),
+                   PageDown: () => jumpStep(1), PageUp: () => jumpStep(-1)};
   if (!actions[event.key]) return;
   event.preventDefault();
   if (event.key !== " ") pause();
@@ -412,6 +435,6 @@ for (const [k, row] of leafRows) {
   row.querySelector(".final").textContent = grad ? num(grad.norm, 6) : "none";
 }
 // The whole graph at first: cells show their colours even when small, ops need their text
-setZoom(data.view === "cell" || fitZoom() >= 0.75 ? fitZoom() : 1);
+setZoom(data.view === "cell" || fitZoom() >= 0.6 ? fitZoom() : 1);
 if (data.steps.length) setStep(0);
 show(-1);

@@ -122,8 +122,8 @@ def _record(build):
 
 def _default_title(graph, data):
     steps = len(data["steps"])
-    return (f"{graph.output._node.op} of {len(graph.ops)} ops" +
-            (f" over {steps} time steps" if steps else ""))
+    return (f"The {len(graph.ops)} ops that computed the output ({graph.output._node.op})" +
+            (f", over {steps} time steps" if steps else ""))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,10 +397,10 @@ def _page(title, data, svg, expansions, lines, on_path):
 <body>
 <header>
 <h1>{html.escape(title)}</h1>
-<p>{len(data["nodes"])} ops, {len(data["leaves"])} leaves. The player runs the tape forward,
-then backward. Keys: <kbd>&rarr;</kbd> next, <kbd>&larr;</kbd> back, <kbd>space</kbd> play or
-pause, <kbd>Home</kbd> / <kbd>End</kbd> first and last. Click a node or a line for its details.
-</p>
+<p>The player runs the tape forward, then backward. Keys: <kbd>&rarr;</kbd> next,
+<kbd>&larr;</kbd> back, <kbd>space</kbd> play or pause, <kbd>PgDn</kbd> / <kbd>PgUp</kbd> the
+next or previous time step, <kbd>Home</kbd> / <kbd>End</kbd> first and last. Click a node or a
+line for its details.</p>
 {notes}
 </header>
 <nav id="player">
