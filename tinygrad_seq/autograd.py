@@ -217,7 +217,7 @@ class Tape:
                     parent._grad.array.copy()
                 self._running[id(parent)] = (parent, total)
             total += g
-            running.append(_norm(total))
+            running.append(_norm(total.astype(np.float64)))   # as `summary` computes a norm
         self.gradients[node] = (tuple(None if g is None else summary(g) for g in grads),
                                 tuple(sent), tuple(running))
         self.backward_order.append(node)

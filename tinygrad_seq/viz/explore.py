@@ -435,7 +435,7 @@ line for its details.</p>
 <section id="now"></section>
 <section id="leaves"><h2>Gradients accumulating in the leaves</h2>
 <table><thead><tr><th>leaf</th><th>shape</th><th>shares</th><th>||grad|| so far</th>
-<th>||.grad|| at the end</th></tr></thead><tbody>
+<th>at the end</th></tr></thead><tbody>
 {leaves}
 </tbody></table></section>
 <section id="wengert-pane"><h2>Wengert list</h2><ol id="wengert">
