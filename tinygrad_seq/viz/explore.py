@@ -185,8 +185,7 @@ def _page_data(graph, group, view):
         recorded = tape.leaf_values.get(id(leaf)) if tape is not None else None
         grad = leaf.grad
         leaf_data.append({
-            "id": f"leaf{id(leaf)}", "name": leaf.name or (
-                "parameter" if isinstance(leaf, Parameter) else "input"),
+            "id": f"leaf{id(leaf)}", "name": input_label(leaf, {}),   # as the Wengert list
             "parameter": isinstance(leaf, Parameter), "shape": list(leaf.shape),
             "dtype": str(leaf.dtype),
             "value": _short(recorded[1] if recorded else summary(leaf.array)),
