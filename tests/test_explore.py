@@ -246,7 +246,12 @@ def test_refusals(tmp_path):
         viz.explore(lambda: 1.0, None)
     with pytest.raises(ValueError, match=r"shape \(2,\); expected a scalar loss"):
         viz.explore(lambda: x * 2, None)
-    assert list(tmp_path.iterdir()) == []
+    ran = []                          # refused before the function runs
+    with pytest.raises(ValueError, match="view must be one of"):
+        viz.explore(lambda: ran.append(1), None, view="ops")
+    with pytest.raises(ValueError, match="its folder does not exist"):
+        viz.explore(lambda: ran.append(1), tmp_path / "no" / "page.html")
+    assert ran == [] and list(tmp_path.iterdir()) == []
 
 
 def test_jupyter_shows_the_page_in_a_frame():

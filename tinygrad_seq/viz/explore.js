@@ -18,7 +18,7 @@
 //   steps     the time steps in the order they ran: [{id (of its cluster or cell), label, h, c}]
 //   formulas  op -> its docstring: the formula of its forward and its backward
 //
-// A summary is {min, max, mean, norm} and, for a small array, its values.
+// A summary is {min, max, mean, norm}; for an array small enough to show whole, {norm, values}.
 // The player's position: -1 before anything ran, 0 .. nodes-1 forward, then backward.
 "use strict";
 

@@ -38,7 +38,7 @@ from .flow import fused_nodes, step_groups, step_state_norms
 from .graph import Graph
 
 OP_VIEW_OPS = 200     # more ops than this, in time steps: the page opens in the cell view
-MAX_OPS = 20_000      # a page's size grows with its ops (about 1.5 kB each); refuse beyond
+MAX_OPS = 10_000      # a page grows by about 3 kB an op (a 100-step LSTM: 1,305 ops, 3.5 MB)
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -71,8 +71,12 @@ def explore(output, path="explore.html", view=None, *, title=None, max_ops=MAX_O
              click), or any view of `draw`; by default "op", or "cell" for a graph of more
              than 200 ops in time steps
     title    the page's heading
-    max_ops  refuse graphs with more ops than this (the page grows by about 1.5 kB an op)
+    max_ops  refuse graphs with more ops than this (the page grows by about 3 kB an op)
     """
+    if view is not None and view not in VIEWS:
+        raise ValueError(f"explore: view must be one of {VIEWS}, got {view!r}")
+    if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ValueError(f"explore: cannot write {path}: its folder does not exist")
     if callable(output) and not isinstance(output, Tensor):
         output = _record(output)
     graph = Graph(output)
@@ -82,10 +86,8 @@ def explore(output, path="explore.html", view=None, *, title=None, max_ops=MAX_O
                          "to step through")
     if max_ops is not None and len(graph.ops) > max_ops:
         raise ValueError(f"explore: the graph has {len(graph.ops):,} ops, more than max_ops="
-                         f"{max_ops:,} (the page would be about {len(graph.ops) * 1.5e3 / 1e6:.0f}"
+                         f"{max_ops:,} (the page would be about {len(graph.ops) * 3e3 / 1e6:.0f}"
                          f" MB); explore fewer time steps, or pass a larger max_ops")
-    if view is not None and view not in VIEWS:
-        raise ValueError(f"explore: view must be one of {VIEWS}, got {view!r}")
     group = step_groups(graph)
     if view is None:
         view = "cell" if group and len(graph.ops) > OP_VIEW_OPS else "op"
@@ -370,7 +372,7 @@ def _page(title, data, svg, expansions, lines, on_path):
         for i, leaf in enumerate(data["leaves"]) if leaf["grad"] is not None or leaf["shares"])
     notes = "" if data["recorded"] else (
         '<p class="note">Values and the gradients each op sends were not recorded: make the '
-        'graph inside <code>with ts.Tape(record_values=True):</code> (or pass '
+        'whole graph inside one <code>with ts.Tape(record_values=True):</code> (or pass '
         '<code>explore</code> a function that computes the loss) to see them.</p>')
     if not data["backward"]:
         notes += ('<p class="note">Backward has not run: call <code>loss.backward()</code> '
