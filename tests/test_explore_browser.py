@@ -213,12 +213,31 @@ def test_the_three_line_wengert_list(browser, folder):
     press(browser, keys().ARROW_RIGHT, 3)
     seen = state(browser)
     assert seen["line"] == "v1 = add(v0, x) -> () float64"
+    assert "the sum of the shares" not in browser.find_element("id", "now").text
     assert seen["leaves"]["x"][:2] == ["1 / 2", f"{1 - math.tanh(-0.25) ** 2:.6g}"]
     assert seen["leaves"]["y"][:2] == ["0 / 1", ""]
     now = browser.find_element("id", "now").text
     assert "out = a + b;  da = g, db = g" in now and "added into x.grad (share 1 of 2)" in now
     screenshot(browser, folder, "wengert_backward")
     leaves_end_at_their_grad(browser, leaves, {"x": 2, "y": 1})
+    console_is_clean(browser)
+
+
+def test_jupyters_inline_page_plays(browser, folder, tmp_path):
+    """What a notebook shows (_repr_html_: the page in a sandboxed frame) runs its script."""
+    f, tape, _ = EXAMPLE.wengert_graph()
+    notebook = tmp_path / "notebook.html"
+    notebook.write_text(f"<!DOCTYPE html><html><body>{viz.explore(f, None)._repr_html_()}"
+                        f"</body></html>", encoding="utf-8")
+    browser.get(notebook.resolve().as_uri())
+    browser.switch_to.frame(browser.find_element("tag name", "iframe"))
+    try:
+        assert state(browser)["position"] == "nothing has run yet"
+        browser.find_element("tag name", "h1").click()       # the keys go to the frame
+        press(browser, keys().END)
+        assert state(browser)["line"] == "v0 = mul(x, y) -> () float64"
+    finally:
+        browser.switch_to.default_content()
     console_is_clean(browser)
 
 
@@ -298,6 +317,13 @@ def test_a_three_step_lstm(browser, folder):
     details = browser.find_element("id", "details").text
     assert details.startswith("add") and "scope: l0@0 layer=0 cell=LSTM" in details
     assert "v10 = add(v8, v9)" in details
+    # c_t of t=0 is read twice (by tanh, and by t=1's forget gate): its gradient is their sum
+    b = [f"op{n.index}" for n in tape.backward_order].index(data["nodes"][c_t]["id"])
+    press(browser, keys().HOME)
+    press(browser, keys().ARROW_RIGHT, 44 + b + 1)
+    assert state(browser)["line"].startswith("v10 = add(v8, v9)")
+    assert "the sum of the shares sent by the 2 ops that read it" in browser.find_element(
+        "id", "now").text
     console_is_clean(browser)
 
 

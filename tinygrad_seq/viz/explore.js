@@ -70,6 +70,11 @@ function elementsOfLeaf(k) {
                     .flatMap(([, gs]) => gs);
 }
 
+// How many ops read output k of node i: in backward, that many shares of gradient add up there.
+const readers = data.nodes.map((node, i) => node.outputs.map((out, k) =>
+  data.nodes.filter(other => other.inputs.some(input => input.node === i &&
+                                                        input.output === k)).length));
+
 // (found once: the player asks for every node's boxes at every step)
 const nodeBoxes = data.nodes.map((node, i) => elementsOfNode(i));
 const leafBoxes = data.leaves.map((leaf, k) => elementsOfLeaf(k));
@@ -222,7 +227,8 @@ function backwardText(i, b) {
   const name = lineText(i).split(" =")[0];
   const arrives = node.outputs.map((out, k) => `<tr><td>dL/d${escape(name)}${
     node.outputs.length > 1 ? `[${k}]` : ""}</td><td>${shape(out.shape)}</td>
-    <td>${summary(out.grad)}</td></tr>`).join("");
+    <td>${summary(out.grad)}${readers[i][k] > 1 ? `<br>the sum of the shares sent by the
+    ${readers[i][k]} ops that read it` : ""}</td></tr>`).join("");
   const sends = node.inputs.map(input => {
     let into = "";
     if ("running" in input) {
