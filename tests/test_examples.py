@@ -20,6 +20,8 @@ QUICK_ARGS = {
     "08_vanishing_gradients.py": (["--quick", "--out", "{out}"], "pictures in"),
     "09_char_language_model.py": (["--quick", "--out", "{out}"],
                                   "sample from the reloaded model is identical: True"),
+    "10_explore_backprop.py": (["--quick", "--no-open", "--out", "{out}"],
+                               "open it in any browser, offline"),
 }
 
 
