@@ -9,6 +9,10 @@
     tinygrad-seq gradflow --checkpoint out/checkpoint.npz --out out/
                                            print the gradient-flow report, draw the graph
                                            and heatmaps of gradient and gate saturation
+    tinygrad-seq explore --task adding --cell lstm --hidden 8 --steps 5 --out explore.html
+    tinygrad-seq explore --checkpoint out/checkpoint.npz --steps 10 --out explore.html
+                                           a page to step through one batch's forward and
+                                           backward pass, in sync with its Wengert list
     tinygrad-seq bench [overhead|kernels|rnn|render|all]
 
 Every argument, the text, a checkpoint to resume and the output folder are checked before
@@ -222,6 +226,26 @@ def build_parser():
     gf.add_argument("--text", type=_utf8,
                     help="UTF-8 text for a charlm model (default: the one it was trained on)")
     gf.add_argument("--out", type=_utf8, default=".")
+    ex = sub.add_parser("explore", help="a page to step through one batch's forward and "
+                                        "backward pass (a checkpoint's model, or a new one)")
+    ex.add_argument("--checkpoint", type=_utf8, help="the model to explore (default: a new, "
+                                                     "untrained one of --task and --cell)")
+    ex.add_argument("--task", choices=TASKS, default=None, help="default: charlm")
+    ex.add_argument("--cell", choices=CELLS, default=None, help="default: lstm")
+    for key, help_text in (("hidden", "hidden size (default 256; 64 for tasks)"),
+                           ("layers", "recurrent layers (default 1)")):
+        ex.add_argument(flag(key), type=_parse(RANGES[key]), default=None, help=help_text)
+    ex.add_argument("--seed", type=_parse(SEED_RANGE), default=None, help="default 0")
+    ex.add_argument("--text", type=_utf8,
+                    help="UTF-8 text for charlm (default: Python's docs, or the checkpoint's)")
+    ex.add_argument("--steps", type=_parse(Range(int, 1, EXPLORE_STEPS)), default=10,
+                    help=f"sequence length (default 10, at most {EXPLORE_STEPS})")
+    ex.add_argument("--batch", type=_parse(Range(int, 1, 64)), default=2,
+                    help="sequences in the batch (default 2)")
+    ex.add_argument("--view", choices=("op", "cell"), default=None,
+                    help="default: op, or cell for more than 200 ops")
+    ex.add_argument("--out", type=_utf8, default="explore.html", help="the page to write")
+    ex.set_defaults(seq_len=None, tbptt=None, lr=None, clip=None)   # (train's, for its checks)
     be = sub.add_parser("bench", help="run the benchmarks (from a source checkout)")
     be.add_argument("which", nargs="?", default="all",
                     choices=("overhead", "kernels", "rnn", "render", "all"))
@@ -403,6 +427,42 @@ def cmd_gradflow(args):
     return 0
 
 
+EXPLORE_STEPS = 200     # the longest sequence explore records (its page: about 7 MB)
+
+
+def cmd_explore(args):
+    """One batch of the task through the model, its layers run from primitives (the numbers
+    of the fused layers it trains with), recorded, backward, and the explorer's page."""
+    from tinygrad_seq import viz
+
+    _check_file_out(args.out)
+    if args.checkpoint:
+        for name in ("task", "cell", "hidden", "layers", "seed"):
+            if getattr(args, name) is not None:
+                raise UsageError(f"--{name} comes from the checkpoint; leave it out with "
+                                 f"--checkpoint")
+        task, model, _, config, _ = load_checkpoint(args.checkpoint, text_path=args.text)
+    else:
+        config = _config_from_args(args)
+        text = load_text(args.text) if config["task"] == "charlm" else None
+        if text is not None:
+            config.update(text_settings(args.text, text))
+        task, model, _ = build(config, text, args.text, training=False)
+    if config["task"] == "charlm" and len(task.train_ids) < args.steps + 1:
+        raise UsageError(f"--steps {args.steps}: the text's training part has only "
+                         f"{len(task.train_ids):,} characters")
+    x, y = task.batch(np.random.default_rng(config["seed"] + 30_000),
+                      dict(config, seq_len=args.steps, batch=args.batch))
+    model.rnn.fused = False                       # every op of every step on the tape
+    name = f"{config['cell'].upper()} on {config['task']}"
+    page = viz.explore(lambda: task.loss(model(x)[0], y), args.out, view=args.view,
+                       title=f"{name}: {x.shape[0]} steps, batch {args.batch}" + (
+                           f" ({args.checkpoint})" if args.checkpoint else " (untrained)"))
+    print(f"wrote {page.path}: {page.ops:,} ops, the {page.view} view, "
+          f"{len(page.html.encode()) / 1e6:.2f} MB; open it in any browser")
+    return 0
+
+
 def cmd_bench(args):
     folder = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
     if not folder.is_dir():
@@ -418,7 +478,7 @@ def cmd_bench(args):
 
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sample": cmd_sample,
-            "gradflow": cmd_gradflow, "bench": cmd_bench}
+            "gradflow": cmd_gradflow, "explore": cmd_explore, "bench": cmd_bench}
 TRAINING_COMMANDS = ("demo", "train")
 
 

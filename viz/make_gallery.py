@@ -1,7 +1,9 @@
 """Regenerate every picture of the gallery (viz/*.svg, *.png, *.txt) and the numbers quoted in
-viz/README.md.
+viz/README.md; the explorer's pages (viz/explore_*.html) and their screenshots are those of its
+browser tests, which this runs.
 
-    python viz/make_gallery.py
+    python viz/make_gallery.py             # everything
+    python viz/make_gallery.py explorer    # the explorer's pages and screenshots only
 
 Needs Graphviz's `dot`. Deterministic: the same code and seed draw the same pictures (the
 figures' PNG bytes may differ between matplotlib versions).
@@ -9,6 +11,8 @@ figures' PNG bytes may differ between matplotlib versions).
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -204,7 +208,23 @@ def wengert():
     return tape, f
 
 
+def explorer():
+    """The explorer's pages and screenshots, as tests/test_explore_browser.py writes them
+    (it needs Chromium: bash scripts/test.sh installs it)."""
+    root = os.path.dirname(HERE)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           os.path.join(root, "tests", "test_explore_browser.py")],
+                          cwd=root, env=dict(os.environ, EXPLORER_GALLERY=HERE))
+    if done.returncode:
+        raise SystemExit("the explorer's browser tests failed: its pages were not all written")
+    for name in sorted(os.listdir(HERE)):
+        if name.startswith("explore_"):
+            print(f"wrote viz/{name}")
+
+
 def main():
+    if sys.argv[1:] == ["explorer"]:
+        return explorer()
     for cell in ("RNN", "LSTM", "GRU"):
         save(viz.draw(small_loss(cell), title=f"{cell} unrolled 3 steps, op view"),
              f"{cell.lower()}_unrolled.svg")
@@ -252,6 +272,7 @@ def main():
     write(str(tape), "wengert.txt")
     save(viz.draw(f, title="f = tanh(x*y + x)"), "wengert_graph.svg")
     save(viz.draw(f, view="backward", title="its backward pass"), "wengert_backward.svg")
+    explorer()
 
 
 if __name__ == "__main__":

@@ -278,6 +278,12 @@ def _step_attrs(title, norms, gradients, vanishing, exploding, plain, short=Fals
     return attrs
 
 
+def step_id(path, t):
+    """The SVG id of time step t of the layer at `path`: its cluster in the op view, its cell in
+    the cell view (the explorer finds steps by it)."""
+    return f"step:{path}:{t}"
+
+
 def _step_title(key, tags):
     path, step = key
     cell = tags.get("cell", "cell")
@@ -360,7 +366,7 @@ def _chain(spec, band, path, cell, order, norms, states, options, cluster):
     them (a fused layer's steps have no edges of their own on the tape); returns the ids."""
     ids = [f"cell/{path}/{t}" for t in order]
     for t, cid in zip(order, ids):
-        spec.node(cid, cluster, **_step_attrs(
+        spec.node(cid, cluster, id=step_id(path, t), **_step_attrs(
             [f"t={t}"], norms[(path, t)], options["gradients"], options["vanishing"],
             options["exploding"], PLAIN_CELL, short=True))
         spec.grid[cid] = (band, t)
@@ -414,7 +420,7 @@ def _op_view(graph, *, gradients, vanishing, exploding, wrap, show_saved, show_v
     for key, cid in cluster_of.items():
         spec.clusters[cid] = dict(_step_attrs(_step_title(key, tags.get(key, {})),
                                               norms[key], gradients, vanishing, exploding,
-                                              PLAIN_STEP), fontsize="10")
+                                              PLAIN_STEP), fontsize="10", id=step_id(*key))
     attention = _attention_clusters(spec, graph, group)
     options = dict(gradients=gradients, vanishing=vanishing, exploding=exploding)
     ends = {}        # fused node -> (first cell, last cell) when expanded
