@@ -13,7 +13,7 @@ crosses every step between them, one Jacobian each; through attention it crosses
 example measures both: ||d out_last / d x_s|| for a tanh RNN and for self-attention over the
 same sequence.
 
-    python examples/10_attention_from_primitives.py [--length T]
+    python examples/11_attention_from_primitives.py [--length T]
 """
 import argparse
 import math

@@ -13,7 +13,7 @@ sequences greedily (each step reads its own previous guess). The gradient-path r
 why: the gradient of the last output reaching each encoder state, through every path, through
 the recurrent chain alone and through attention's one hop.
 
-    python examples/11_seq2seq_with_and_without_attention.py [--length T] [--steps N]
+    python examples/12_seq2seq_with_and_without_attention.py [--length T] [--steps N]
 """
 import argparse
 

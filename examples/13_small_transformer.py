@@ -9,7 +9,7 @@ positions <= t only, so training can feed the whole target at once (teacher forc
 never let a step see the symbol it must predict. The example checks that: changing a later
 target symbol changes no earlier prediction.
 
-    python examples/12_small_transformer.py [--length T] [--steps N]
+    python examples/13_small_transformer.py [--length T] [--steps N]
 """
 import argparse
 
