@@ -228,6 +228,18 @@ def test_settings_are_refused_before_training(main, tmp_path, args, message):
     assert not (tmp_path / "out" / "checkpoint.npz").exists()
 
 
+def test_explore_refuses_the_encoder_decoders(main, tmp_path):
+    status, _, err = main("explore", "--task", "dates", "--out", tmp_path / "page.html")
+    assert status == 2 and "explore steps through the recurrent tasks" in err
+    assert "Traceback" not in err and not list(tmp_path.iterdir())
+    main("train", "--task", "reverse", "--seq-len", "3", "--steps", "1", *SMALL, "--out",
+         tmp_path)
+    status, _, err = main("explore", "--checkpoint", tmp_path / "checkpoint.npz", "--out",
+                          tmp_path / "page.html")
+    assert status == 2 and "this checkpoint's task, reverse, is an encoder-decoder's" in err
+    assert not (tmp_path / "page.html").exists()
+
+
 def test_a_checkpoint_with_an_unknown_model_is_refused(main, tmp_path):
     out = tmp_path / "run"
     assert main("train", "--task", "reverse", *SMALL, "--steps", 1, "--out", out)[0] == 0

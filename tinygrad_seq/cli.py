@@ -430,18 +430,27 @@ def cmd_gradflow(args):
 EXPLORE_STEPS = 200     # the longest sequence explore records (its page: about 7 MB)
 
 
+_NOT_EXPLORED = ("explore steps through the recurrent tasks (charlm, adding, copy, classify); "
+                 "{} is an encoder-decoder's: `tinygrad-seq gradflow --checkpoint ...` draws "
+                 "its gradient paths and attention")
+
+
 def cmd_explore(args):
     """One batch of the task through the model, its layers run from primitives (the numbers
     of the fused layers it trains with), recorded, backward, and the explorer's page."""
     from tinygrad_seq import viz
 
     _check_file_out(args.out)
+    if args.task in SEQ2SEQ_TASKS:
+        raise UsageError(_NOT_EXPLORED.format(f"--task {args.task}"))
     if args.checkpoint:
         for name in ("task", "cell", "hidden", "layers", "seed"):
             if getattr(args, name) is not None:
                 raise UsageError(f"--{name} comes from the checkpoint; leave it out with "
                                  f"--checkpoint")
         task, model, _, config, _ = load_checkpoint(args.checkpoint, text_path=args.text)
+        if config["task"] in SEQ2SEQ_TASKS:
+            raise UsageError(_NOT_EXPLORED.format(f"this checkpoint's task, {config['task']},"))
     else:
         config = _config_from_args(args)
         text = load_text(args.text) if config["task"] == "charlm" else None
