@@ -245,7 +245,8 @@ def build_parser():
     ex.add_argument("--view", choices=("op", "cell"), default=None,
                     help="default: op, or cell for more than 200 ops")
     ex.add_argument("--out", type=_utf8, default="explore.html", help="the page to write")
-    ex.set_defaults(seq_len=None, tbptt=None, lr=None, clip=None)   # (train's, for its checks)
+    ex.set_defaults(seq_len=None, tbptt=None, lr=None, clip=None,   # (train's, for its checks)
+                    model=None)
     be = sub.add_parser("bench", help="run the benchmarks (from a source checkout)")
     be.add_argument("which", nargs="?", default="all",
                     choices=("overhead", "kernels", "rnn", "render", "all"))
