@@ -44,6 +44,28 @@ def _check_sizes(op, d_model, nhead, dim_feedforward, dropout):
         raise ValueError(f"{op}: dropout must be in [0, 1], got {dropout}")
 
 
+def _build_layer(layer, op, attentions, d_model, nhead, dim_feedforward, dropout, activation,
+                 layer_norm_eps, batch_first, norm_first, dtype):
+    """A Transformer layer's parts, named and registered in PyTorch's order (so that its
+    state_dict matches): the attentions, the feed-forward network linear1, dropout, linear2,
+    then a LayerNorm norm1, norm2, ... and a Dropout dropout1, dropout2, ... per branch (each
+    attention and the feed-forward network)."""
+    _check_sizes(op, d_model, nhead, dim_feedforward, dropout)
+    layer.activation = _activation(op, activation)
+    layer.norm_first, layer.batch_first = norm_first, batch_first
+    for name in attentions:
+        setattr(layer, name, MultiheadAttention(d_model, nhead, dropout=dropout,
+                                                batch_first=batch_first, dtype=dtype))
+    layer.linear1 = Linear(d_model, dim_feedforward, dtype=dtype)
+    layer.dropout = Dropout(dropout)
+    layer.linear2 = Linear(dim_feedforward, d_model, dtype=dtype)
+    branches = range(1, len(attentions) + 2)
+    for k in branches:
+        setattr(layer, f"norm{k}", LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype))
+    for k in branches:
+        setattr(layer, f"dropout{k}", Dropout(dropout))
+
+
 class TransformerEncoderLayer(Module):
     """x = norm1(x + self_attn(x)); x = norm2(x + ff(x)), ff(x) = linear2(act(linear1(x)))
     (with dropout after the attention, the activation and the feed-forward network); with
@@ -56,17 +78,9 @@ class TransformerEncoderLayer(Module):
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
                  layer_norm_eps=1e-5, batch_first=False, norm_first=False, dtype=None):
         super().__init__()
-        _check_sizes("TransformerEncoderLayer", d_model, nhead, dim_feedforward, dropout)
-        self.activation = _activation("TransformerEncoderLayer", activation)
-        self.norm_first, self.batch_first = norm_first, batch_first
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout,
-                                            batch_first=batch_first, dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, dtype=dtype)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, dtype=dtype)
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
-        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
+        _build_layer(self, "TransformerEncoderLayer", ("self_attn",), d_model, nhead,
+                     dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
+                     norm_first, dtype)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         x = src
@@ -96,21 +110,9 @@ class TransformerDecoderLayer(Module):
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
                  layer_norm_eps=1e-5, batch_first=False, norm_first=False, dtype=None):
         super().__init__()
-        _check_sizes("TransformerDecoderLayer", d_model, nhead, dim_feedforward, dropout)
-        self.activation = _activation("TransformerDecoderLayer", activation)
-        self.norm_first, self.batch_first = norm_first, batch_first
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout,
-                                            batch_first=batch_first, dtype=dtype)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout,
-                                                 batch_first=batch_first, dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, dtype=dtype)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, dtype=dtype)
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
-        self.dropout1, self.dropout2, self.dropout3 = Dropout(dropout), Dropout(dropout), \
-            Dropout(dropout)
+        _build_layer(self, "TransformerDecoderLayer", ("self_attn", "multihead_attn"), d_model,
+                     nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
+                     norm_first, dtype)
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
