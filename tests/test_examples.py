@@ -22,6 +22,11 @@ QUICK_ARGS = {
                                   "sample from the reloaded model is identical: True"),
     "10_explore_backprop.py": (["--quick", "--no-open", "--out", "{out}"],
                                "open it in any browser, offline"),
+    "11_attention_from_primitives.py": (["--length", "8"],
+                                        "gradcheck of the hand-written attention: True"),
+    "12_seq2seq_with_and_without_attention.py": (["--steps", "10", "--length", "3"],
+                                                 "attention's one hop carries"),
+    "13_small_transformer.py": (["--steps", "10", "--length", "3"], "at steps 0-1 by 0.0e+00"),
 }
 
 

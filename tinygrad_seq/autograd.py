@@ -115,7 +115,7 @@ class Scope:
     def __enter__(self):
         outer = _threads.mode.scope
         if outer is not None:
-            self.path = f"{outer.path}.{self.name}" if self.name else outer.path
+            self.path = ".".join(p for p in (outer.path, self.name) if p)
             self.step = outer.step if self.step is None else self.step
             self.tags = {**outer.tags, **self.tags}
         self.parent, _threads.mode.scope = outer, self

@@ -401,3 +401,8 @@ def one_hot(tensor, num_classes=-1):
         raise IndexError(f"one_hot: class values must be in [0, {num_classes}), got "
                          f"{indices.min()}..{indices.max()}")
     return Tensor._make(np.eye(num_classes, dtype=np.int64)[indices], None, 0)
+
+
+# ------------------------------------------------------------------------------ attention
+# written in attention.py beside the modules built on it; imported here last, as torch's F has it
+from .attention import scaled_dot_product_attention  # noqa: E402,F401
