@@ -361,18 +361,20 @@ def linear(input, weight, bias=None):
     An integer or bool input takes the weight's float dtype, as `input @ weight.T` would.
     """
     operands = (input, weight) if bias is None else (input, weight, bias)
-    if not all(isinstance(t, Tensor) for t in operands):
+    if not (isinstance(input, Tensor) and isinstance(weight, Tensor) and
+            (bias is None or isinstance(bias, Tensor))):
         raise TypeError("linear: expected Tensors; got "
                         + ", ".join(type(t).__name__ for t in operands))
-    if input.dtype.kind in "iub" and weight.dtype.kind == "f":
-        input = input.to(weight.dtype)
-        operands = (input,) + operands[1:]
-    if weight.dtype.kind != "f" or input.dtype != weight.dtype or (
-            bias is not None and bias.dtype != weight.dtype):
+    x, w = input.array, weight.array      # (the arrays: this runs for every layer call)
+    if x.dtype.kind in "iub" and w.dtype.kind == "f":
+        input = input.to(w.dtype)
+        operands, x = (input,) + operands[1:], input.array
+    if w.dtype.kind != "f" or x.dtype != w.dtype or (
+            bias is not None and bias.array.dtype != w.dtype):
         raise TypeError(f"linear: expected floating-point tensors of one dtype; got "
                         f"{_described(operands)}")
-    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1] or (
-            bias is not None and bias.shape != weight.shape[:1]):
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1] or (
+            bias is not None and bias.array.shape != w.shape[:1]):
         raise ValueError(f"linear: expected input (..., in_features), weight (out_features, "
                          f"in_features) and bias (out_features,); got {_described(operands)}")
     return ops.Linear.apply(*operands)
