@@ -405,7 +405,10 @@ class Function:
             result = tuple(make(o, None, 0) for o in out) if multi else make(out, None, 0)
         else:
             fn.index = next(_tape_counter)
-            fn.parents = tuple([t._grad_edge() for t in inputs])
+            # where each input's gradient goes: its node and output index, the tensor itself
+            # (a leaf that requires grad), or nowhere (None)
+            fn.parents = tuple([(t._node, t._index) if t._node is not None else
+                                t if t.requires_grad else None for t in inputs])
             fn.in_shapes = tuple([t.array.shape for t in inputs])
             fn.out_shapes = tuple([o.shape for o in out]) if multi else (out.shape,)
             fn.dtype = out[0].dtype if multi else out.dtype
@@ -440,6 +443,8 @@ def unbroadcast(grad, shape):
     """Sum a gradient of a broadcast result back to `shape` (the one place broadcasting is undone)."""
     if not shape:                     # a scalar: one numpy sum
         return np.asarray(grad.sum())
+    if grad.size == math.prod(shape):  # broadcast only over axes of size 1: nothing to add up
+        return grad.reshape(shape)
     extra = grad.ndim - len(shape)
     if grad.shape[extra:] == shape:   # summed over leading axes only (a bias over the batch)
         if extra and grad.flags.c_contiguous and grad.dtype.kind == "f":
