@@ -113,16 +113,17 @@ class Scope:
         self.path, self.parent = name, None
 
     def __enter__(self):
-        outer = _threads.mode.scope
+        self._mode = _threads.mode     # this thread's state, read once (every module call)
+        outer = self._mode.scope
         if outer is not None:
             self.path = f"{outer.path}.{self.name}" if self.name else outer.path
             self.step = outer.step if self.step is None else self.step
             self.tags = {**outer.tags, **self.tags}
-        self.parent, _threads.mode.scope = outer, self
+        self.parent, self._mode.scope = outer, self
         return self
 
     def __exit__(self, *exc):
-        _threads.mode.scope = self.parent
+        self._mode.scope = self.parent
 
     def __repr__(self):
         step = "" if self.step is None else f"@{self.step}"
@@ -244,9 +245,10 @@ def _saved_versions(saved, tensors):
     for a in saved:
         if type(a) is not np.ndarray:
             continue
+        base = a.base
         for t in tensors:
             b = t.array
-            if a is b or a.base is b or (b.base is not None and b.base is a):
+            if a is b or base is b or (b.base is not None and b.base is a):
                 version = t._counter
                 if version is None:      # (Tensor._version_counter, inlined: once per node)
                     version = t._counter = Version()

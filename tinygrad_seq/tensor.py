@@ -871,7 +871,8 @@ def _same_dtype(op, tensors):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected a sequence of Tensors, got {type(t).__name__} at "
                             f"position {i} (wrap arrays with ts.tensor(...))")
-    dtypes = {t.dtype for t in tensors}
-    if len(dtypes) > 1:
-        raise TypeError(f"{op}: all tensors need one dtype, got {sorted(map(str, dtypes))}")
+    dtype = tensors[0].array.dtype
+    if any([t.array.dtype != dtype for t in tensors]):
+        dtypes = sorted({str(t.dtype) for t in tensors})
+        raise TypeError(f"{op}: all tensors need one dtype, got {dtypes}")
     return tensors
