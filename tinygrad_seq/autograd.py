@@ -113,16 +113,17 @@ class Scope:
         self.path, self.parent = name, None
 
     def __enter__(self):
-        outer = _threads.mode.scope
+        self._mode = _threads.mode     # this thread's state, read once (every module call)
+        outer = self._mode.scope
         if outer is not None:
             self.path = ".".join(p for p in (outer.path, self.name) if p)
             self.step = outer.step if self.step is None else self.step
             self.tags = {**outer.tags, **self.tags}
-        self.parent, _threads.mode.scope = outer, self
+        self.parent, self._mode.scope = outer, self
         return self
 
     def __exit__(self, *exc):
-        _threads.mode.scope = self.parent
+        self._mode.scope = self.parent
 
     def __repr__(self):
         step = "" if self.step is None else f"@{self.step}"
@@ -320,9 +321,10 @@ def _saved_versions(saved, tensors):
     for a in saved:
         if type(a) is not np.ndarray:
             continue
+        base = a.base
         for t in tensors:
             b = t.array
-            if a is b or a.base is b or (b.base is not None and b.base is a):
+            if a is b or base is b or (b.base is not None and b.base is a):
                 version = t._counter
                 if version is None:      # (Tensor._version_counter, inlined: once per node)
                     version = t._counter = Version()
@@ -481,7 +483,10 @@ class Function:
             result = tuple(make(o, None, 0) for o in out) if multi else make(out, None, 0)
         else:
             fn.index = next(_tape_counter)
-            fn.parents = tuple([t._grad_edge() for t in inputs])
+            # where each input's gradient goes: its node and output index, the tensor itself
+            # (a leaf that requires grad), or nowhere (None)
+            fn.parents = tuple([(t._node, t._index) if t._node is not None else
+                                t if t.requires_grad else None for t in inputs])
             fn.in_shapes = tuple([t.array.shape for t in inputs])
             fn.out_shapes = tuple([o.shape for o in out]) if multi else (out.shape,)
             fn.dtype = out[0].dtype if multi else out.dtype
@@ -518,6 +523,8 @@ def unbroadcast(grad, shape):
     """Sum a gradient of a broadcast result back to `shape` (the one place broadcasting is undone)."""
     if not shape:                     # a scalar: one numpy sum
         return np.asarray(grad.sum())
+    if grad.size == math.prod(shape):  # broadcast only over axes of size 1: nothing to add up
+        return grad.reshape(shape)
     extra = grad.ndim - len(shape)
     if grad.shape[extra:] == shape:   # summed over leading axes only (a bias over the batch)
         if extra and grad.flags.c_contiguous and grad.dtype.kind == "f":
