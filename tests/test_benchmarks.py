@@ -50,3 +50,12 @@ def test_rnn_curves_fused_and_composed_agree():
     assert len(rows) == 1
     fused_vs_composed, composed_vs_64, fused_vs_64 = map(float, rows[0].split("|")[-4:-1])
     assert max(fused_vs_composed, composed_vs_64, fused_vs_64) < 1e-5
+
+
+@pytest.mark.parametrize("workload", ["encoder_layer", "mha"])
+def test_attention_benchmark_row(workload):
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "attention.py"), "--workload",
+                          workload, "--library", "tinygrad_seq", "--steps", "1", "--warmup",
+                          "0"],
+                         check=True, capture_output=True, text=True, timeout=300).stdout
+    assert json.loads(out) > 0

@@ -223,6 +223,8 @@ def test_pytorch_api_refusals_name_the_op_and_shapes():
          lambda: F.cross_entropy(x, ts.tensor([0, 1, 2]), label_smoothing=2.0)),
         (ValueError, r"nll_loss: weight must be a Tensor of shape \(4,\)",
          lambda: F.nll_loss(x, ts.tensor([0, 1, 2]), weight=ts.ones(3))),
+        (RuntimeError, r"nll_loss: the class weights get no gradient",
+         lambda: F.nll_loss(x, ts.tensor([0, 1, 2]), weight=ts.ones(4, requires_grad=True))),
         (ValueError, "binary_cross_entropy: input must hold probabilities in \\[0, 1\\]",
          lambda: F.binary_cross_entropy(x * 2, x)),
         (TypeError, "cross_entropy: size_average and reduce are PyTorch's deprecated",

@@ -20,6 +20,13 @@ QUICK_ARGS = {
     "08_vanishing_gradients.py": (["--quick", "--out", "{out}"], "pictures in"),
     "09_char_language_model.py": (["--quick", "--out", "{out}"],
                                   "sample from the reloaded model is identical: True"),
+    "10_explore_backprop.py": (["--quick", "--no-open", "--out", "{out}"],
+                               "open it in any browser, offline"),
+    "11_attention_from_primitives.py": (["--length", "8"],
+                                        "gradcheck of the hand-written attention: True"),
+    "12_seq2seq_with_and_without_attention.py": (["--steps", "10", "--length", "3"],
+                                                 "attention's one hop carries"),
+    "13_small_transformer.py": (["--steps", "10", "--length", "3"], "at steps 0-1 by 0.0e+00"),
 }
 
 

@@ -404,6 +404,9 @@ def test_losses_gradients(rng):
     probs = ts.tensor(rng.dirichlet(np.ones(4), size=5))
     checks = {
         "nll": lambda x: F.nll_loss(x.log_softmax(1), targets, weight=weight),
+        "nll_sum": lambda x: F.nll_loss(x, targets, reduction="sum"),
+        "nll_none_weight": lambda x: F.nll_loss(x, targets, weight=weight, reduction="none"),
+        "nll_spatial": lambda x: F.nll_loss(x.reshape(1, 5, 4), targets[None, :4]),
         "ce_weight_smoothing": lambda x: F.cross_entropy(x, targets, weight=weight,
                                                          label_smoothing=0.2),
         "ce_probabilities": lambda x: F.cross_entropy(x, probs, label_smoothing=0.1),
@@ -421,3 +424,11 @@ def test_losses_gradients(rng):
     assert ts.gradcheck(lambda t: F.binary_cross_entropy(x.detach().sigmoid(), t), leaf(probs))
     assert ts.gradcheck(lambda t: F.kl_div(x.detach().log_softmax(1), t, reduction="sum"),
                         leaf(probs))
+
+
+def test_nll_loss_of_only_ignored_targets_is_nan_with_a_zero_gradient():
+    """As PyTorch: the mean over no targets is 0/0 = nan, and the gradient is 0 (not nan)."""
+    x = leaf(np.zeros((2, 3)))
+    loss = F.nll_loss(x, ts.tensor([-100, -100]))
+    loss.backward()
+    assert np.isnan(loss.item()) and np.array_equal(x.grad.numpy(), np.zeros((2, 3)))

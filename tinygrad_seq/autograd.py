@@ -113,16 +113,17 @@ class Scope:
         self.path, self.parent = name, None
 
     def __enter__(self):
-        outer = _threads.mode.scope
+        self._mode = _threads.mode     # this thread's state, read once (every module call)
+        outer = self._mode.scope
         if outer is not None:
-            self.path = f"{outer.path}.{self.name}" if self.name else outer.path
+            self.path = ".".join(p for p in (outer.path, self.name) if p)
             self.step = outer.step if self.step is None else self.step
             self.tags = {**outer.tags, **self.tags}
-        self.parent, _threads.mode.scope = outer, self
+        self.parent, self._mode.scope = outer, self
         return self
 
     def __exit__(self, *exc):
-        _threads.mode.scope = self.parent
+        self._mode.scope = self.parent
 
     def __repr__(self):
         step = "" if self.step is None else f"@{self.step}"
@@ -144,10 +145,25 @@ class Tape:
 
     `print(tape)` shows them as a Wengert list: one line per node, its inputs named by the
     earlier lines (v0, v1, ...) or, for leaves, by name and shape.
+
+    `Tape(record_values=True)` also keeps what the explorer (`viz.explore`) shows, as summaries
+    (`summary`: min, max, mean, norm; small arrays whole), never the arrays themselves:
+
+        values          node -> a summary of each of its outputs, made in forward
+        leaf_values     id(leaf) -> (leaf, a summary of its value when first read)
+        gradients       node -> (summaries of the gradient arriving on each output, of the
+                        gradient sent to each input, and for an input that is a leaf, the norm
+                        of that leaf's gradient summed so far), made by the last backward pass
+        backward_order  the nodes in the order that pass ran their backwards
+
+    A plain Tape keeps none of this, and code outside any Tape pays nothing for it.
     """
 
-    def __init__(self):
+    def __init__(self, record_values=False):
         self.nodes = []
+        self.record_values = bool(record_values)
+        self.values, self.leaf_values, self.gradients = {}, {}, {}
+        self.backward_order, self._running = [], {}
 
     def __enter__(self):
         _threads.mode.tapes.append(self)
@@ -166,19 +182,80 @@ class Tape:
         return self.nodes[i]
 
     def __str__(self):
-        position = {node: i for i, node in enumerate(self.nodes)}
-        lines = []
-        for i, node in enumerate(self.nodes):
-            args = ", ".join(_describe_parent(p, position) for p in node.parents)
-            shapes = ", ".join(str(s) for s in node.out_shapes)
-            where = f"   [{node.scope}]" if node.scope is not None else ""
-            lines.append(f"v{i} = {node.op}({args}) -> {shapes} {node.dtype}{where}")
-        return "\n".join(lines) if lines else "(empty tape)"
+        return "\n".join(wengert_lines(self.nodes)) or "(empty tape)"
 
     __repr__ = __str__
 
+    def _record_forward(self, fn, inputs, outputs):
+        """(record_values) Summaries of a new node's outputs and of the leaves it reads."""
+        fn.recording = self          # the backward walk calls _record_backward for this node
+        self.values[fn] = tuple(summary(o) for o in outputs)
+        for t in inputs:
+            if t._node is None and id(t) not in self.leaf_values:
+                self.leaf_values[id(t)] = (t, summary(t.array))
 
-def _describe_parent(parent, position):
+    def _record_backward(self, node, grads, input_grads):
+        """(record_values) What a node's backward received and sent. A leaf's gradient is
+        summed here as `accumulate_leaf` sums it (from its .grad before this pass, in the same
+        order), so its last running norm is the norm of its .grad after the pass."""
+        if node in self.gradients:   # a node runs once per pass: this is a new pass
+            self.gradients, self.backward_order, self._running = {}, [], {}
+        sent, running = [], []
+        for parent, shape, g in zip(node.parents, node.in_shapes, input_grads):
+            if parent is None or g is None:
+                sent.append(None)
+                running.append(None)
+                continue
+            if g.shape != shape:
+                g = unbroadcast(g, shape)
+            sent.append(summary(g))
+            if type(parent) is tuple:
+                running.append(None)
+                continue
+            total = self._running.get(id(parent), (None, None))[1]
+            if total is None:        # its first share in this pass: from .grad as it was
+                total = np.zeros(shape, parent.dtype) if parent._grad is None else \
+                    parent._grad.array.copy()
+                self._running[id(parent)] = (parent, total)
+            total += g
+            running.append(_norm(total.astype(np.float64)))   # as `summary` computes a norm
+        self.gradients[node] = (tuple(None if g is None else summary(g) for g in grads),
+                                tuple(sent), tuple(running))
+        self.backward_order.append(node)
+
+
+SMALL = 16    # a summary keeps an array with at most this many values whole
+
+
+def summary(array):
+    """{"min", "max", "mean", "norm"} of an array as Python floats, and "values" (nested lists)
+    when it has at most SMALL values: what the explorer shows of a value or a gradient."""
+    a = np.asarray(array)
+    if a.size == 0:
+        return {"size": 0}
+    f = a.astype(np.float64)
+    found = {"min": float(f.min()), "max": float(f.max()), "mean": float(f.mean()),
+             "norm": _norm(f)}
+    if a.size <= SMALL:
+        found["values"] = f.tolist()
+    return found
+
+
+def wengert_lines(nodes):
+    """One line per node, as `print(tape)` shows them: `v3 = mul(v1, x) -> (2, 3) float32`."""
+    position = {node: i for i, node in enumerate(nodes)}
+    lines = []
+    for i, node in enumerate(nodes):
+        args = ", ".join(input_label(p, position) for p in node.parents)
+        shapes = ", ".join(str(s) for s in node.out_shapes)
+        where = f"   [{node.scope}]" if node.scope is not None else ""
+        lines.append(f"v{i} = {node.op}({args}) -> {shapes} {node.dtype}{where}")
+    return lines
+
+
+def input_label(parent, position):
+    """How a Wengert line names an input: v3 (v3[1] for an output of a node with several),
+    a leaf's name or leaf(shape), or const; `position` maps nodes to their line."""
     if parent is None:
         return "const"
     if isinstance(parent, tuple):
@@ -244,9 +321,10 @@ def _saved_versions(saved, tensors):
     for a in saved:
         if type(a) is not np.ndarray:
             continue
+        base = a.base
         for t in tensors:
             b = t.array
-            if a is b or a.base is b or (b.base is not None and b.base is a):
+            if a is b or base is b or (b.base is not None and b.base is a):
                 version = t._counter
                 if version is None:      # (Tensor._version_counter, inlined: once per node)
                     version = t._counter = Version()
@@ -375,7 +453,7 @@ class Function:
     view = False
     # set per node where needed (the walk, hooks, names); the defaults cost nothing per node
     freed = False
-    hooks = retained = names = grad_norms = None
+    hooks = retained = names = grad_norms = recording = None
 
     @property
     def op(self):
@@ -405,13 +483,18 @@ class Function:
             result = tuple(make(o, None, 0) for o in out) if multi else make(out, None, 0)
         else:
             fn.index = next(_tape_counter)
-            fn.parents = tuple([t._grad_edge() for t in inputs])
+            # where each input's gradient goes: its node and output index, the tensor itself
+            # (a leaf that requires grad), or nowhere (None)
+            fn.parents = tuple([(t._node, t._index) if t._node is not None else
+                                t if t.requires_grad else None for t in inputs])
             fn.in_shapes = tuple([t.array.shape for t in inputs])
             fn.out_shapes = tuple([o.shape for o in out]) if multi else (out.shape,)
             fn.dtype = out[0].dtype if multi else out.dtype
             fn.scope = state.scope
             for tape in state.tapes:
                 tape.nodes.append(fn)
+                if tape.record_values:
+                    tape._record_forward(fn, inputs, out if multi else (out,))
             result = tuple(make(o, fn, k) for k, o in enumerate(out)) if multi else \
                 make(out, fn, 0)
             if fn.saved:
@@ -440,6 +523,8 @@ def unbroadcast(grad, shape):
     """Sum a gradient of a broadcast result back to `shape` (the one place broadcasting is undone)."""
     if not shape:                     # a scalar: one numpy sum
         return np.asarray(grad.sum())
+    if grad.size == math.prod(shape):  # broadcast only over axes of size 1: nothing to add up
+        return grad.reshape(shape)
     extra = grad.ndim - len(shape)
     if grad.shape[extra:] == shape:   # summed over leading axes only (a bias over the batch)
         if extra and grad.flags.c_contiguous and grad.dtype.kind == "f":
@@ -509,6 +594,8 @@ def backward(tensor, grad, retain_graph=False):
             input_grads = (input_grads,)
         if _anomaly:
             _anomaly_backward(node, input_grads)
+        if node.recording is not None:      # Tape(record_values=True), for the explorer
+            node.recording._record_backward(node, grads, input_grads)
         if not retain_graph:
             node.saved, node.freed = None, True
         for parent, shape, g in zip(node.parents, node.in_shapes, input_grads):

@@ -3,11 +3,16 @@
     tinygrad-seq demo                      train a character-level LSTM for ~2 minutes, sample
                                            text, draw its unrolled graph and gradient flow
     tinygrad-seq train --task adding --cell gru --steps 3000
+    tinygrad-seq train --task reverse --model seq2seq-attention --seq-len 16
     tinygrad-seq sample --checkpoint out/checkpoint.npz --prime "The " --length 300
     tinygrad-seq render --cell lstm --steps 5 --view cell --out lstm.svg
     tinygrad-seq gradflow --checkpoint out/checkpoint.npz --out out/
                                            print the gradient-flow report, draw the graph
                                            and heatmaps of gradient and gate saturation
+    tinygrad-seq explore --task adding --cell lstm --hidden 8 --steps 5 --out explore.html
+    tinygrad-seq explore --checkpoint out/checkpoint.npz --steps 10 --out explore.html
+                                           a page to step through one batch's forward and
+                                           backward pass, in sync with its Wengert list
     tinygrad-seq bench [overhead|kernels|rnn|render|all]
 
 Every argument, the text, a checkpoint to resume and the output folder are checked before
@@ -28,9 +33,10 @@ import tempfile
 import numpy as np
 
 import tinygrad_seq as ts
-from tinygrad_seq import nn
+from tinygrad_seq import data, nn
 from tinygrad_seq.training import (
-    ADJUSTABLE, CELLS, EXIT_USAGE, MAX_SKIPPED, MINUTES, RANGES, SEED_RANGE, TASKS, Interrupted,
+    ADJUSTABLE, CELLS, EXIT_USAGE, MAX_SKIPPED, MINUTES, MODELS, RANGES, SEED_RANGE,
+    SEQ2SEQ_TASKS, TASKS, Interrupted, Seq2SeqBatch,
     Range, Stop, StopSignals, UsageError, build, check_config, flag, format_bytes, load_checkpoint,
     load_text, memory_estimate, say, text_settings, train)
 
@@ -83,6 +89,43 @@ def gradient_pictures(task, model, config, out_dir, steps=None):
     paths = tuple(viz.save(p, os.path.join(out_dir, file)) for file, p in pictures.items())
     model.zero_grad()                     # (after drawing: the parameters show their gradient)
     return paths + (viz.report(loss, show=False),)
+
+
+def seq2seq_pictures(task, model, config, out_dir, length):
+    """A recurrent encoder-decoder's pictures for sequences of `length`: its gradient paths
+    (gradient_paths.png: the gradient of each decoder step's loss reaching each encoder step,
+    through attention and through the recurrent chain) and, with attention, the weights of a
+    greedily decoded example (attention.png). Returns the paths and the report: the
+    gradient-flow report of the encoder and decoder, and the gradient-path section."""
+    from tinygrad_seq import viz
+
+    if config["model"] == "transformer":
+        raise UsageError("gradflow draws the recurrent chain of --model seq2seq and "
+                         "seq2seq-attention; a transformer checkpoint has none")
+    os.makedirs(out_dir, exist_ok=True)
+    src, tgt = task.make(8, length, np.random.default_rng(config["seed"] + 20_000))
+    batch, target = Seq2SeqBatch(src, tgt), ts.Tensor(tgt)
+    model.zero_grad()
+    out, _ = model(batch)
+    loss = task.loss(out, target)
+    loss.backward(retain_graph=True)      # keeps the gate values, for the saturation numbers
+    flow = viz.report(loss, show=False)
+    model.zero_grad()
+    name = f"{config['cell'].upper()} {config['model']} on {config['task']}"
+    paths = viz.gradient_paths(model.net, batch.src, batch.tgt_in, target, batch.mask, name=name)
+    pictures = {"gradient_paths.png": viz.gradient_path_figure(
+        [paths], title=f"{name}: where the gradient of each output goes ({task.unit} {length})")}
+    if model.net.attention is not None:
+        first = int((src[:, 0] == data.PAD).sum())          # the example's padding, dropped
+        one = Seq2SeqBatch(src[first:, :1], tgt[:, :1])
+        with ts.no_grad():
+            tokens, weights = model.net.greedy(one.src, tgt.shape[0], data.BOS)
+        pictures["attention.png"] = viz.attention_heatmap(
+            weights.numpy()[:, 0], task.labels(src[first:, 0]), task.labels(tokens.numpy()[:, 0]),
+            expected=task.labels(tgt[:, 0]), title=f"{name}: attention weights of a held-out "
+                                                   f"example (wrong outputs in red)")
+    saved = tuple(viz.save(p, os.path.join(out_dir, file)) for file, p in pictures.items())
+    return saved, f"{flow}\n\n{paths}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,7 +187,11 @@ def build_parser():
     _add_run_args(demo, demo=True)
     tr = sub.add_parser("train", help="train a recurrent network on a task")
     tr.add_argument("--task", choices=TASKS, default=None, help="default: charlm")
-    tr.add_argument("--cell", choices=CELLS, default=None, help="default: lstm")
+    tr.add_argument("--cell", choices=CELLS, default=None,
+                    help="default: lstm (gru for the encoder-decoders of reverse and dates)")
+    tr.add_argument("--model", choices=MODELS, default=None,
+                    help="for reverse and dates: an encoder-decoder without or with attention, "
+                         "or a Transformer (default: seq2seq-attention)")
     tr.add_argument("--text", type=_utf8,
                     help="UTF-8 text file for charlm (default: Python's own docs)")
     for key, help_text in (("hidden", "hidden size (default 256; 64 for tasks)"),
@@ -175,10 +222,31 @@ def build_parser():
     gf.add_argument("--checkpoint", type=_utf8, required=True)
     gf.add_argument("--steps", type=_parse(Range(int, 1, PICTURE_STEPS)),
                     help=f"sequence length to draw (default: the model's, at most "
-                         f"{PICTURE_STEPS})")
+                         f"{PICTURE_STEPS}; reverse and dates: at most their --seq-len)")
     gf.add_argument("--text", type=_utf8,
                     help="UTF-8 text for a charlm model (default: the one it was trained on)")
     gf.add_argument("--out", type=_utf8, default=".")
+    ex = sub.add_parser("explore", help="a page to step through one batch's forward and "
+                                        "backward pass (a checkpoint's model, or a new one)")
+    ex.add_argument("--checkpoint", type=_utf8, help="the model to explore (default: a new, "
+                                                     "untrained one of --task and --cell)")
+    ex.add_argument("--task", choices=TASKS, default=None, help="default: charlm")
+    ex.add_argument("--cell", choices=CELLS, default=None, help="default: lstm")
+    for key, help_text in (("hidden", "hidden size (default 256; 64 for tasks)"),
+                           ("layers", "recurrent layers (default 1)")):
+        ex.add_argument(flag(key), type=_parse(RANGES[key]), default=None, help=help_text)
+    ex.add_argument("--seed", type=_parse(SEED_RANGE), default=None, help="default 0")
+    ex.add_argument("--text", type=_utf8,
+                    help="UTF-8 text for charlm (default: Python's docs, or the checkpoint's)")
+    ex.add_argument("--steps", type=_parse(Range(int, 1, EXPLORE_STEPS)), default=10,
+                    help=f"sequence length (default 10, at most {EXPLORE_STEPS})")
+    ex.add_argument("--batch", type=_parse(Range(int, 1, 64)), default=2,
+                    help="sequences in the batch (default 2)")
+    ex.add_argument("--view", choices=("op", "cell"), default=None,
+                    help="default: op, or cell for more than 200 ops")
+    ex.add_argument("--out", type=_utf8, default="explore.html", help="the page to write")
+    ex.set_defaults(seq_len=None, tbptt=None, lr=None, clip=None,   # (train's, for its checks)
+                    model=None)
     be = sub.add_parser("bench", help="run the benchmarks (from a source checkout)")
     be.add_argument("which", nargs="?", default="all",
                     choices=("overhead", "kernels", "rnn", "render", "all"))
@@ -187,10 +255,19 @@ def build_parser():
 
 def _config_from_args(args):
     task = args.task or "charlm"
-    defaults = dict(DEMO) if task == "charlm" else dict(
-        hidden=64, layers=1, seq_len={"adding": 100, "copy": 100, "classify": 50}[task],
-        batch=64, lr=1e-3, clip=1.0, embedding=16)
-    config = dict(defaults, task=task, cell=args.cell or "lstm",
+    if task in SEQ2SEQ_TASKS:
+        defaults = dict(hidden=64, layers=1, seq_len={"reverse": 16, "dates": 3}[task],
+                        batch=32, lr=3e-3, clip=1.0, embedding=32,
+                        model=args.model or "seq2seq-attention")
+    elif args.model is not None:
+        raise UsageError(f"--model is for --task {' or '.join(SEQ2SEQ_TASKS)} (the recurrent "
+                         f"tasks take --cell)")
+    else:
+        defaults = dict(DEMO) if task == "charlm" else dict(
+            hidden=64, layers=1, seq_len={"adding": 100, "copy": 100, "classify": 50}[task],
+            batch=64, lr=1e-3, clip=1.0, embedding=16)
+    config = dict(defaults, task=task,
+                  cell=args.cell or ("gru" if task in SEQ2SEQ_TASKS else "lstm"),
                   seed=0 if args.seed is None else args.seed, tbptt=args.tbptt or 0)
     for key in ("hidden", "layers", "seq_len", "batch", "lr", "clip"):
         if getattr(args, key) is not None:
@@ -252,7 +329,10 @@ def _check_file_out(out):
 def _run_training(task, model, opt, config, state, args, steps, minutes, signals):
     plan = dict(steps=steps, seconds=None if steps else minutes * 60, on_nan=args.on_nan,
                 save_every=args.save_every, save_seconds=args.save_every_minutes * 60)
-    print(f"training {config['cell'].upper()} (hidden {config['hidden']}, {config['layers']} "
+    what = config["cell"].upper() if "model" not in config else (
+        "Transformer" if config["model"] == "transformer" else
+        f"{config['cell'].upper()} {config['model']}")
+    print(f"training {what} (hidden {config['hidden']}, {config['layers']} "
           f"layer(s)) on {config['task']}, batch {config['batch']} x {config['seq_len']} steps, "
           f"{'%d steps' % steps if steps else '%.1f minutes' % minutes}", flush=True)
     last = train(task, model, opt, config, state, args.out, plan, signals)
@@ -268,8 +348,9 @@ def _run_training(task, model, opt, config, state, args, steps, minutes, signals
 def cmd_train(args, signals):
     overrides = _overrides(args)
     if args.resume:
-        requested = {k: getattr(args, k) for k in ("task", "cell", "hidden", "layers", "seq_len",
-                                                    "batch", "lr", "clip", "tbptt", "seed")}
+        requested = {k: getattr(args, k) for k in ("task", "cell", "model", "hidden", "layers",
+                                                    "seq_len", "batch", "lr", "clip", "tbptt",
+                                                    "seed")}
         task, model, opt, config, state = load_checkpoint(args.resume, args.text,
                                                           requested=requested,
                                                           overrides=overrides)
@@ -325,6 +406,17 @@ def cmd_sample(args):
 
 def cmd_gradflow(args):
     task, model, _, config, _ = load_checkpoint(args.checkpoint, text_path=args.text)
+    if config["task"] in SEQ2SEQ_TASKS:
+        length = args.steps or config["seq_len"]
+        if length > config["seq_len"]:
+            raise UsageError(f"--steps {length}: the model was trained on {task.unit} up to "
+                             f"{config['seq_len']} (its --seq-len); the gradient paths take a "
+                             f"backward pass per decoder step")
+        _prepare_out(args.out)
+        paths, report = seq2seq_pictures(task, model, config, args.out, length)
+        print(report)
+        print("\n".join(f"wrote {path}" for path in paths))
+        return 0
     steps = args.steps or min(config["seq_len"], PICTURE_STEPS)
     if config["task"] == "charlm" and len(task.train_ids) < steps + 1:
         raise UsageError(f"--steps {steps}: the text's training part has only "
@@ -333,6 +425,51 @@ def cmd_gradflow(args):
     *paths, flow = gradient_pictures(task, model, config, args.out, steps=steps)
     print(flow)
     print("\n".join(f"wrote {path}" for path in paths))
+    return 0
+
+
+EXPLORE_STEPS = 200     # the longest sequence explore records (its page: about 7 MB)
+
+
+_NOT_EXPLORED = ("explore steps through the recurrent tasks (charlm, adding, copy, classify); "
+                 "{} is an encoder-decoder's: `tinygrad-seq gradflow --checkpoint ...` draws "
+                 "its gradient paths and attention")
+
+
+def cmd_explore(args):
+    """One batch of the task through the model, its layers run from primitives (the numbers
+    of the fused layers it trains with), recorded, backward, and the explorer's page."""
+    from tinygrad_seq import viz
+
+    _check_file_out(args.out)
+    if args.task in SEQ2SEQ_TASKS:
+        raise UsageError(_NOT_EXPLORED.format(f"--task {args.task}"))
+    if args.checkpoint:
+        for name in ("task", "cell", "hidden", "layers", "seed"):
+            if getattr(args, name) is not None:
+                raise UsageError(f"--{name} comes from the checkpoint; leave it out with "
+                                 f"--checkpoint")
+        task, model, _, config, _ = load_checkpoint(args.checkpoint, text_path=args.text)
+        if config["task"] in SEQ2SEQ_TASKS:
+            raise UsageError(_NOT_EXPLORED.format(f"this checkpoint's task, {config['task']},"))
+    else:
+        config = _config_from_args(args)
+        text = load_text(args.text) if config["task"] == "charlm" else None
+        if text is not None:
+            config.update(text_settings(args.text, text))
+        task, model, _ = build(config, text, args.text, training=False)
+    if config["task"] == "charlm" and len(task.train_ids) < args.steps + 1:
+        raise UsageError(f"--steps {args.steps}: the text's training part has only "
+                         f"{len(task.train_ids):,} characters")
+    x, y = task.batch(np.random.default_rng(config["seed"] + 30_000),
+                      dict(config, seq_len=args.steps, batch=args.batch))
+    model.rnn.fused = False                       # every op of every step on the tape
+    name = f"{config['cell'].upper()} on {config['task']}"
+    page = viz.explore(lambda: task.loss(model(x)[0], y), args.out, view=args.view,
+                       title=f"{name}: {x.shape[0]} steps, batch {args.batch}" + (
+                           f" ({args.checkpoint})" if args.checkpoint else " (untrained)"))
+    print(f"wrote {page.path}: {page.ops:,} ops, the {page.view} view, "
+          f"{len(page.html.encode()) / 1e6:.2f} MB; open it in any browser")
     return 0
 
 
@@ -351,7 +488,7 @@ def cmd_bench(args):
 
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sample": cmd_sample,
-            "gradflow": cmd_gradflow, "bench": cmd_bench}
+            "gradflow": cmd_gradflow, "explore": cmd_explore, "bench": cmd_bench}
 TRAINING_COMMANDS = ("demo", "train")
 
 

@@ -11,6 +11,10 @@ Tasks with long-range dependencies
     copy_memory(n, length, rng)              recall 10 symbols after `length` blank steps
     sequence_classification(n, length, rng)  the seed tutorial's setup, labels that can be learned
 
+Sequence-to-sequence tasks (ids: 0 padding, 1 begin-of-sequence, 2.. symbols)
+    reverse_sequence(n, length, rng)         the symbols in reverse order
+    dates(n, count, rng)                     "3 March 2021; ..." -> "2021-03-03 ..."
+
 Every sequence comes time-major, (seq_len, batch, ...), the default layout of nn.RNN/LSTM/GRU
 (use `.transpose(0, 1)` for batch_first models). Randomness comes only from the numpy Generator
 passed in: the same seed gives the same data.
@@ -200,3 +204,67 @@ def sequence_classification(n, length, rng):
     x = rng.random((length, n, 1), dtype=np.float32)
     y = (x.mean(axis=(0, 2), dtype=np.float64) > 0.5).astype(np.int64)
     return x, y
+
+
+# ---------------------------------------------------------------------------------------------
+# sequence to sequence
+# ---------------------------------------------------------------------------------------------
+PAD, BOS = 0, 1     # ids every sequence-to-sequence task shares; its symbols start at 2
+
+
+def reverse_sequence(n, length, rng, num_symbols=10):
+    """Reverse a sequence of `length` symbols drawn from num_symbols (ids 2 .. num_symbols + 1).
+    The first output symbol is the last input one: without attention, a decoder must recall
+    the whole sequence from the encoder's final state.
+
+    Returns src and tgt, int64 arrays of shape (length, n) (no padding: one length per batch).
+    """
+    if length < 1 or num_symbols < 1:
+        raise ValueError(f"reverse_sequence: length and num_symbols must be positive, got "
+                         f"{length}, {num_symbols}")
+    src = rng.integers(2, num_symbols + 2, size=(length, n))
+    return src, src[::-1].copy()
+
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")
+DATE_FORMATS = ("{d} {month} {y}", "{month} {d}, {y}", "{d} {mon} {y}", "{d}.{m}.{y}")
+DATE_CHARS = sorted(set("".join(MONTHS) + "0123456789 ,.;-"))
+DATE_IDS = {c: i + 2 for i, c in enumerate(DATE_CHARS)}     # after PAD and BOS
+DATE_SYMBOLS = len(DATE_CHARS) + 2
+
+
+def dates(n, count, rng, years=(1900, 2099)):
+    """Date-format translation: `count` dates written in one of four styles ("3 March 2021",
+    "March 3, 2021", "3 Mar 2021", "3.3.2021") and joined with "; ", to ISO 8601 dates
+    ("2021-03-03") joined with " ". The target has 11 * count - 1 characters; the source
+    (16 on average per date) is padded at the start with PAD so that every source in the
+    batch ends on its last character.
+
+    Returns src (S, n), tgt (11 * count - 1, n) int64 character ids (DATE_IDS) and the texts:
+    (src, tgt, (source strings, target strings)).
+    """
+    if count < 1:
+        raise ValueError(f"dates: count must be positive, got {count}")
+    days = (np.datetime64(f"{years[0]}-01-01") + rng.integers(
+        0, (np.datetime64(f"{years[1] + 1}-01-01") - np.datetime64(f"{years[0]}-01-01")).astype(
+            int), size=(n, count))).astype(object)
+    styles = rng.integers(0, len(DATE_FORMATS), size=(n, count))
+    sources, targets = [], []
+    for row, style_row in zip(days, styles):
+        sources.append("; ".join(DATE_FORMATS[k].format(
+            d=day.day, m=day.month, y=day.year, month=MONTHS[day.month - 1],
+            mon=MONTHS[day.month - 1][:3]) for day, k in zip(row, style_row)))
+        targets.append(" ".join(day.isoformat() for day in row))
+    width = max(map(len, sources))
+    src = np.full((width, n), PAD, dtype=np.int64)
+    for j, text in enumerate(sources):
+        src[width - len(text):, j] = [DATE_IDS[c] for c in text]
+    tgt = np.array([[DATE_IDS[c] for c in text] for text in targets], dtype=np.int64).T
+    return src, tgt, (sources, targets)
+
+
+def decode_dates(ids):
+    """The text of date-task ids (PAD and BOS dropped)."""
+    chars = {i: c for c, i in DATE_IDS.items()}
+    return "".join(chars.get(int(i), "") for i in np.asarray(ids).reshape(-1))

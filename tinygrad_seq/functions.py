@@ -12,10 +12,10 @@ from .tensor import Tensor, _operands, _same_dtype
 def cat(tensors, dim=0):
     """Join tensors along an existing dim (torch.cat)."""
     tensors = _same_dtype("cat", tensors)
-    ref = tensors[0].shape
+    ref = tensors[0].array.shape
     axis = ops._axis("cat", dim, len(ref))
     for t in tensors[1:]:
-        shape = t.shape
+        shape = t.array.shape
         if len(shape) != len(ref) or shape[:axis] != ref[:axis] or \
                 shape[axis + 1:] != ref[axis + 1:]:
             raise ValueError(f"cat: shapes {[x.shape for x in tensors]} must match in every dim "

@@ -291,12 +291,6 @@ class Tensor(InPlaceOps, ShapeOps):
         autograd.share_version(self, t)
         return t
 
-    def _grad_edge(self):
-        """Where this tensor's gradient goes: its node and output index, itself (a leaf), or None."""
-        if self._node is not None:
-            return (self._node, self._index)
-        return self if self.requires_grad else None
-
     def backward(self, gradient=None, retain_graph=False):
         """Accumulate d(self)/d(leaf) into the `.grad` of every leaf this tensor depends on.
 
@@ -796,6 +790,8 @@ def _as_tensor(value, like):
 
 def _operands(op, a, b):
     """Both operands as Tensors of one dtype, or a clear error where a mix would lose precision."""
+    if type(a) is Tensor and type(b) is Tensor and a.array.dtype is b.array.dtype:
+        return a, b                   # the usual case, without the conversions below
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):   # two numbers: ts.where(m, 1, 3)
         a = Tensor(a)
     a = _as_tensor(a, b) if not isinstance(a, Tensor) else a
@@ -875,7 +871,8 @@ def _same_dtype(op, tensors):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected a sequence of Tensors, got {type(t).__name__} at "
                             f"position {i} (wrap arrays with ts.tensor(...))")
-    dtypes = {t.dtype for t in tensors}
-    if len(dtypes) > 1:
-        raise TypeError(f"{op}: all tensors need one dtype, got {sorted(map(str, dtypes))}")
+    dtype = tensors[0].array.dtype
+    if any([t.array.dtype != dtype for t in tensors]):
+        dtypes = sorted({str(t.dtype) for t in tensors})
+        raise TypeError(f"{op}: all tensors need one dtype, got {dtypes}")
     return tensors

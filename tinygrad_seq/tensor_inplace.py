@@ -156,6 +156,8 @@ def _fitting(op, target, value):
     """value as a Tensor that broadcasts to target's shape, or a clear error (in-place ops
     write into target, so they cannot grow it)."""
     value = target._operand(value)
+    if value.array.shape == target.array.shape:
+        return value
     try:
         fits = np.broadcast_shapes(target.shape, value.shape) == target.shape
     except ValueError:

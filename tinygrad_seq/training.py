@@ -1,6 +1,7 @@
 """Training runs of the `tinygrad-seq` command (cli.py parses the arguments and reports).
 
     SequenceModel, CharLM, Adding, Copy, Classify     the model and the tasks
+    Seq2SeqModel, Reverse, Dates                      sequence to sequence (--model)
     Range, check_config, check_checkpoint_config      what each setting accepts
     memory_estimate, check_memory                     sizes are bounded by what fits
     build, train, train_step, save_checkpoint,        training, with checkpoints between steps
@@ -25,8 +26,10 @@ import numpy as np
 import tinygrad_seq as ts
 from tinygrad_seq import data, nn, optim
 
-TASKS = ("charlm", "adding", "copy", "classify")
+SEQ2SEQ_TASKS = ("reverse", "dates")
+TASKS = ("charlm", "adding", "copy", "classify") + SEQ2SEQ_TASKS
 CELLS = ("rnn", "lstm", "gru")
+MODELS = ("seq2seq", "seq2seq-attention", "transformer")     # for SEQ2SEQ_TASKS
 EXIT_SAVE_FAILED, EXIT_USAGE, EXIT_DIVERGED = 1, 2, 3      # and 128 + a signal's number
 
 
@@ -240,7 +243,127 @@ class Classify(_Generated):
                 "accuracy": float((out.argmax(dim=1) == y).numpy().mean())}
 
 
-TASK_CLASSES = {"charlm": CharLM, "adding": Adding, "copy": Copy, "classify": Classify}
+# ---------------------------------------------------------------------------------------------
+# sequence to sequence: the models of nn/seq2seq.py, tasks that grow with --seq-len
+# ---------------------------------------------------------------------------------------------
+TRANSFORMER_HEADS = 4       # --model transformer: d_model = --hidden, 4 heads, feed-forward 2 x
+
+
+class Seq2SeqBatch:
+    """A batch of a sequence-to-sequence task: src (S, N) ids, tgt_in (T, N) (BOS, then the
+    target but its last symbol) and the source's padding mask (N, S) (None: no padding)."""
+
+    def __init__(self, src, tgt):
+        self.src = ts.Tensor(src)
+        self.tgt_in = ts.Tensor(np.concatenate([np.full((1, tgt.shape[1]), data.BOS), tgt[:-1]]))
+        padding = src.T == data.PAD
+        self.mask = ts.Tensor(padding) if padding.any() else None
+
+
+class Seq2SeqModel(nn.Module):
+    """--model seq2seq (a GRU/LSTM/RNN encoder-decoder), seq2seq-attention (the same with
+    Bahdanau's additive attention) or transformer (nn.TransformerSeq2Seq: d_model --hidden,
+    --layers encoder and decoder layers, 4 heads, feed-forward 2 x --hidden, no dropout)."""
+
+    def __init__(self, config):
+        super().__init__()
+        V, hidden = config["symbols"], config["hidden"]
+        if config["model"] == "transformer":
+            self.net = nn.TransformerSeq2Seq(V, V, hidden, TRANSFORMER_HEADS, config["layers"],
+                                             2 * hidden, max_len=max(
+                                                 *TASK_CLASSES[config["task"]].lengths(
+                                                     config["seq_len"])) + 1)
+        else:
+            self.net = nn.Seq2Seq(V, V, config["embedding"], hidden, cell=config["cell"],
+                                  attention="additive" if config["model"] ==
+                                  "seq2seq-attention" else None)
+
+    def forward(self, batch, hx=None):
+        logits, _ = self.net(batch.src, batch.tgt_in, batch.mask)
+        return logits, None
+
+    def greedy(self, batch):
+        return self.net.greedy(batch.src, batch.tgt_in.shape[0], data.BOS, batch.mask)[0]
+
+
+class _Seq2SeqTask:
+    """Each training batch has one length, drawn uniformly from 1 .. --seq-len; held-out:
+    200 fresh sequences at each of (about) a quarter, half, three quarters and all of
+    --seq-len, decoded greedily. Sequence accuracy counts a sequence right only if every
+    symbol is."""
+    every_step, metric = True, "cross-entropy"
+    held_out_per_length = 200
+
+    def __init__(self, config, text=None, source=None):
+        config.update(symbols=self.symbols, outputs=self.symbols, features=0)
+
+    loss = staticmethod(CharLM.loss)
+
+    @staticmethod
+    def report(loss):
+        return {"loss": loss}
+
+    def batch(self, rng, config):
+        src, tgt = self.make(config["batch"], int(rng.integers(1, config["seq_len"] + 1)), rng)
+        return Seq2SeqBatch(src, tgt), ts.Tensor(tgt)
+
+    @staticmethod
+    def eval_lengths(seq_len):
+        return sorted({max(1, round(seq_len * k / 4)) for k in range(1, 5)})
+
+    @ts.no_grad()
+    def evaluate(self, model, config):
+        scores, losses, right = {}, [], []
+        for length in self.eval_lengths(config["seq_len"]):
+            src, tgt = self.make(self.held_out_per_length, length,
+                                 np.random.default_rng(config["seed"] + 10_000 + length))
+            batch = Seq2SeqBatch(src, tgt)
+            out, _ = model(batch)
+            losses.append(self.loss(out, ts.Tensor(tgt)).item())
+            correct = (model.greedy(batch).numpy() == tgt).all(axis=0)
+            right.append(correct)
+            scores[f"sequence accuracy at {self.unit} {length}"] = float(correct.mean())
+        return {"loss": float(np.mean(losses)),
+                "sequence accuracy": float(np.concatenate(right).mean()), **scores}
+
+
+class Reverse(_Seq2SeqTask):
+    """Reverse a sequence of --seq-len (at most) symbols from 10."""
+    symbols, unit = 12, "length"      # PAD, BOS and 10 symbols
+
+    @staticmethod
+    def make(n, length, rng):
+        return data.reverse_sequence(n, length, rng)
+
+    @staticmethod
+    def lengths(seq_len):
+        """(longest source, longest target)"""
+        return seq_len, seq_len
+
+    @staticmethod
+    def labels(ids):
+        return [str(int(i) - 2) for i in ids]     # the symbols as 0 .. 9
+
+
+class Dates(_Seq2SeqTask):
+    """Translate --seq-len (at most) dates in four styles to ISO 8601 dates."""
+    symbols, unit = data.DATE_SYMBOLS, "dates"
+
+    @staticmethod
+    def make(n, count, rng):
+        return data.dates(n, count, rng)[:2]
+
+    @staticmethod
+    def lengths(seq_len):
+        return 20 * seq_len - 2, 11 * seq_len - 1    # "September 30, 2099; " is 20 characters
+
+    @staticmethod
+    def labels(ids):
+        return list(data.decode_dates(ids))
+
+
+TASK_CLASSES = {"charlm": CharLM, "adding": Adding, "copy": Copy, "classify": Classify,
+                "reverse": Reverse, "dates": Dates}
 
 
 def sequence_steps(config):
@@ -301,6 +424,8 @@ def check_config(config, name=flag):
     if config["task"] == "adding" and config["seq_len"] < 2:
         raise UsageError(f"{name('seq_len')} must be at least 2 for the adding problem (it "
                          f"marks a value in each half of the sequence), got {config['seq_len']}")
+    if config["task"] in SEQ2SEQ_TASKS:
+        _check_seq2seq_config(config, name)
     if config["tbptt"]:
         if not TASK_CLASSES[config["task"]].every_step:
             raise UsageError(f"{name('tbptt')} needs a task with a loss at every step (charlm, "
@@ -310,6 +435,22 @@ def check_config(config, name=flag):
             raise UsageError(f"{name('tbptt')} must be in [0, {steps}] (the {steps} steps of a "
                              f"sequence; 0: full backpropagation through time), got "
                              f"{config['tbptt']}")
+
+
+def _check_seq2seq_config(config, name):
+    if config.get("model") not in MODELS:
+        raise UsageError(f"--model must be one of {', '.join(MODELS)} for --task "
+                         f"{config['task']}, got {config.get('model')!r}")
+    if config["tbptt"]:
+        raise UsageError(f"{name('tbptt')} is for charlm and copy; a {config['task']} model "
+                         f"backpropagates through the whole decoder and encoder")
+    if config["model"] == "transformer" and config["hidden"] % TRANSFORMER_HEADS:
+        raise UsageError(f"{name('hidden')} must be divisible by {TRANSFORMER_HEADS} for "
+                         f"--model transformer (d_model, split over {TRANSFORMER_HEADS} heads), "
+                         f"got {config['hidden']}")
+    if config["model"] != "transformer" and config["layers"] != 1:
+        raise UsageError(f"{name('layers')} must be 1 for --model {config['model']} (one "
+                         f"encoder and one decoder layer), got {config['layers']}")
 
 
 def check_checkpoint_config(config, path):
@@ -323,7 +464,8 @@ def check_checkpoint_config(config, path):
         raise refuse(f"its config names task {config.get('task')!r} and cell "
                      f"{config.get('cell')!r}; expected one of {', '.join(TASKS)} and one of "
                      f"{', '.join(CELLS)}")
-    expected = {"task", "cell", *RANGES} | ({"vocab"} if config["task"] == "charlm" else set())
+    expected = {"task", "cell", *RANGES} | ({"vocab"} if config["task"] == "charlm" else set()) \
+        | ({"model"} if config["task"] in SEQ2SEQ_TASKS else set())
     missing = sorted(expected - set(config))
     unknown = sorted(set(config) - expected - set(DERIVED)
                      - set(TEXT_RECORD if config["task"] == "charlm" else ()))
@@ -369,6 +511,8 @@ def memory_estimate(config):
     what a training step keeps for backward and the gradients it makes (x 2); the held-out
     evaluation, one layer at a time. Within about 15% of peak RSS measured on the four tasks at
     sizes of 0.4 to 7 GB. Returns (parameters, {part: bytes})."""
+    if config["task"] in SEQ2SEQ_TASKS:
+        return seq2seq_memory_estimate(config)
     gates = {"rnn": 1, "gru": 3, "lstm": 4}[config["cell"]]
     hidden, layers, outputs = config["hidden"], config["layers"], config["outputs"]
     width = config["embedding"] if config["symbols"] else config["features"]
@@ -388,6 +532,37 @@ def memory_estimate(config):
         "the held-out evaluation": floats * rows * (config["seq_len"] if config["task"] ==
                                                     "charlm" else steps)
         * (head + max(first, others) + hidden * layers)}
+
+
+def seq2seq_memory_estimate(config):
+    """memory_estimate for the sequence-to-sequence models, from their sizes (an estimate on
+    the high side: every op's output and gradient kept, in float32)."""
+    H, V, E, layers = config["hidden"], config["symbols"], config["embedding"], config["layers"]
+    S, T = TASK_CLASSES[config["task"]].lengths(config["seq_len"])
+    if config["model"] == "transformer":
+        d, ff = H, 2 * H
+        parameters = 2 * V * d + (d + 1) * V + (S + T + 1) * d + layers * (
+            (4 * d * d + 2 * d * ff + 11 * d + ff) + (8 * d * d + 2 * d * ff + 17 * d + ff))
+        # per sequence: ~12 activations of d (or ff) per position and layer, 3 score maps of
+        # every head and attention, the logits
+        per_sequence = layers * (12 * (S + 2 * T) * (d + ff)
+                                 + 3 * TRANSFORMER_HEADS * (S * S + T * T + T * S)) + 3 * T * V
+        held_out = per_sequence * 2        # greedy decoding re-reads every prefix
+    else:
+        gates = {"rnn": 1, "gru": 3, "lstm": 4}[config["cell"]]
+        context = H if config["model"] == "seq2seq-attention" else 0
+        parameters = 2 * V * E + gates * H * (2 * E + 2 * H + context + 4) + (H + context + 1) \
+            * V + (2 * H * H + 2 * H if context else 0)
+        # per sequence: the encoder's steps; each decoder step's cell and, with attention,
+        # its (S, H) scores
+        per_sequence = S * (E + 12 * H) + T * (E + 12 * H + 3 * V + (4 * S * H if context
+                                                                     else 0))
+        held_out = per_sequence
+    floats = 4
+    return parameters, {
+        "the model, its gradients and Adam's state": floats * 4 * parameters,
+        "a training step": floats * 2 * per_sequence * config["batch"],
+        "the held-out evaluation": floats * held_out * _Seq2SeqTask.held_out_per_length}
 
 
 def available_memory():
@@ -438,7 +613,7 @@ def build(config, text=None, source=None, training=True):
     config["every_step"] = task.every_step
     check_memory(config, training)
     ts.manual_seed(config["seed"])
-    model = SequenceModel(config)
+    model = Seq2SeqModel(config) if config["task"] in SEQ2SEQ_TASKS else SequenceModel(config)
     opt = optim.Adam(model.parameters(), lr=config["lr"])
     return task, model, opt
 
@@ -719,9 +894,10 @@ def load_checkpoint(path, text_path=None, with_text=True, requested=None, overri
 def _apply_requested(config, requested, overrides, path):
     """Settings given with --resume: each the checkpoint's, or named in --override."""
     for key, value in requested.items():
-        if value is None or value == config[key]:
+        if value is None or value == config.get(key):
             continue
-        there = f"{flag(key)} {value} differs from the checkpoint {path} ({config[key]!r} there)"
+        there = (f"{flag(key)} {value} differs from the checkpoint {path} "
+                 f"({config.get(key)!r} there)")
         if key in overrides:
             config[key] = value
         elif key in ADJUSTABLE:

@@ -1,7 +1,9 @@
 """Regenerate every picture of the gallery (viz/*.svg, *.png, *.txt) and the numbers quoted in
-viz/README.md.
+viz/README.md; the explorer's pages (viz/explore_*.html) and their screenshots are those of its
+browser tests, which this runs.
 
-    python viz/make_gallery.py
+    python viz/make_gallery.py             # everything
+    python viz/make_gallery.py explorer    # the explorer's pages and screenshots only
 
 Needs Graphviz's `dot`. Deterministic: the same code and seed draw the same pictures (the
 figures' PNG bytes may differ between matplotlib versions).
@@ -9,16 +11,19 @@ figures' PNG bytes may differ between matplotlib versions).
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
 
 import tinygrad_seq as ts
-from tinygrad_seq import cli, data, nn, optim, viz
+from tinygrad_seq import cli, data, nn, optim, training, viz
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ADDING_LENGTH, ADDING_TRAIN_STEPS = 50, 1000
 DEMO_TRAIN_STEPS = 300
+SEQ2SEQ_TRAIN_STEPS, REVERSE_LENGTH, DATES_COUNT = 2000, 12, 2
 
 
 def save(picture, name):
@@ -104,6 +109,95 @@ def demo_pictures():
           f"steps\n\n{flow}", "demo_report.txt")
 
 
+def seq2seq_model(task, model, seq_len, hidden, steps):
+    """A sequence-to-sequence model of the command line (its settings), trained `steps` steps
+    as `tinygrad-seq train` trains it; returns (task, model, config)."""
+    config = dict(task=task, cell="gru", model=model, hidden=hidden, layers=1, seq_len=seq_len,
+                  batch=32, lr=3e-3, clip=1.0, embedding=32, seed=0, tbptt=0)
+    training.check_config(config)
+    task_, net, opt = training.build(config)
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        x, y = task_.batch(rng, config)
+        training.train_step(task_, net, opt, x, y, config)
+    return task_, net, config
+
+
+def attention_pictures():
+    """Reversal by an encoder-decoder GRU without and with attention (about 60,000 parameters
+    each, as in the README's table), trained the same way on the same batches: the gradient
+    paths of both on one held-out batch, and the attention weights of decoded examples of
+    reversal and of date translation."""
+    models = {name: seq2seq_model("reverse", name, REVERSE_LENGTH, hidden, SEQ2SEQ_TRAIN_STEPS)
+              for name, hidden in (("seq2seq", 84), ("seq2seq-attention", 64))}
+    src, tgt = data.reverse_sequence(64, REVERSE_LENGTH, np.random.default_rng(20_000))
+    batch = training.Seq2SeqBatch(src, tgt)
+    paths, lines = {}, []
+    for name, (task, net, config) in models.items():
+        accuracy = task.evaluate(net, config)["sequence accuracy at length 12"]
+        label = f"{'with' if 'attention' in name else 'without'} attention"
+        paths[label] = viz.gradient_paths(net.net, batch.src, batch.tgt_in, ts.Tensor(tgt),
+                                          name=label)
+        lines.append(f"{name} (hidden {config['hidden']}): held-out sequence accuracy at "
+                     f"length {REVERSE_LENGTH}: {accuracy:.1%}\n\n{paths[label]}")
+    fig = viz.gradient_path_figure(paths, title=f"reversing {REVERSE_LENGTH} symbols: the "
+                                                f"gradient of each output, by encoder step")
+    curves = fig.axes[0]
+    curves.axvline(0, color="grey", linewidth=0.8)
+    curves.annotate("the symbol the last output copies;\nits attention reads the states "
+                    "just after it", (0, 0.3), xytext=(0.3, 0.3),
+                    xycoords=("data", "axes fraction"), fontsize=8, va="center")
+    save(fig, "gradient_paths.png")
+    write(f"GRU encoder-decoders after {SEQ2SEQ_TRAIN_STEPS} training steps on reversal "
+          f"(lengths 1-{REVERSE_LENGTH}), one held-out batch of 64 sequences of "
+          f"{REVERSE_LENGTH}\n\n" + "\n\n".join(lines), "gradient_paths.txt")
+    task, net, _ = models["seq2seq-attention"]
+    with ts.no_grad():
+        tokens, weights = net.net.greedy(batch.src, REVERSE_LENGTH, data.BOS)
+    # output t copies source step S-1-t; where does it look? (offsets over the whole batch)
+    looked = weights.numpy().argmax(-1) - (REVERSE_LENGTH - 1 - np.arange(REVERSE_LENGTH))[:, None]
+    offset = int(np.bincount(looked.ravel() - looked.min()).argmax() + looked.min())
+    where = "at the symbol it copies" if offset == 0 else \
+        f"{abs(offset)} step{'s' * (abs(offset) > 1)} {'after' if offset > 0 else 'before'} " \
+        f"the symbol it copies"
+    save(viz.attention_heatmap(weights.numpy()[:, 0], task.labels(src[:, 0]),
+                               task.labels(tokens.numpy()[:, 0]), expected=task.labels(tgt[:, 0]),
+                               title=f"reversal: each output attends most {where}\n("
+                                     f"{(looked == offset).mean():.0%} of the outputs of 64 "
+                                     f"held-out sequences do)"),
+         "attention_reverse.png")
+    task, net, _ = seq2seq_model("dates", "seq2seq-attention", DATES_COUNT, 64,
+                                 SEQ2SEQ_TRAIN_STEPS)
+    src, tgt, (texts, _) = data.dates(1, DATES_COUNT, np.random.default_rng(20_004))
+    with ts.no_grad():
+        tokens, weights = net.net.greedy(ts.Tensor(src), tgt.shape[0], data.BOS)
+    save(viz.attention_heatmap(weights.numpy()[:, 0], task.labels(src[:, 0]),
+                               task.labels(tokens.numpy()[:, 0]), expected=task.labels(tgt[:, 0]),
+                               title=f"dates: {texts[0]!r} (wrong outputs in red)"),
+         "attention_dates.png")
+
+
+def small_seq2seq_loss():
+    """The loss of a small untrained GRU encoder-decoder with attention reversing 3 symbols
+    (a batch of 2), after backward (tests/test_seq2seq.py draws it too)."""
+    ts.manual_seed(0)
+    src, tgt = data.reverse_sequence(2, 3, np.random.default_rng(0))
+    batch = training.Seq2SeqBatch(src, tgt)
+    model = nn.Seq2Seq(12, 12, 4, 6, attention="additive")
+    logits, _ = model(batch.src, batch.tgt_in)
+    loss = nn.functional.cross_entropy(logits.reshape(-1, 12), ts.Tensor(tgt).reshape(-1))
+    loss.backward()
+    return loss
+
+
+def attention_graph():
+    """The small encoder-decoder in the cell view: each decoder step's attention is a box of
+    its own."""
+    save(viz.draw(small_seq2seq_loss(), view="cell", title="a GRU encoder-decoder with additive "
+                                                           "attention, 3 steps, cell view"),
+         "seq2seq_attention_cells.svg")
+
+
 def wengert():
     x = ts.Tensor(1.5, requires_grad=True)
     y = ts.Tensor(-0.5, requires_grad=True)
@@ -114,7 +208,23 @@ def wengert():
     return tape, f
 
 
+def explorer():
+    """The explorer's pages and screenshots, as tests/test_explore_browser.py writes them
+    (it needs Chromium: bash scripts/test.sh installs it)."""
+    root = os.path.dirname(HERE)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           os.path.join(root, "tests", "test_explore_browser.py")],
+                          cwd=root, env=dict(os.environ, EXPLORER_GALLERY=HERE))
+    if done.returncode:
+        raise SystemExit("the explorer's browser tests failed: its pages were not all written")
+    for name in sorted(os.listdir(HERE)):
+        if name.startswith("explore_"):
+            print(f"wrote viz/{name}")
+
+
 def main():
+    if sys.argv[1:] == ["explorer"]:
+        return explorer()
     for cell in ("RNN", "LSTM", "GRU"):
         save(viz.draw(small_loss(cell), title=f"{cell} unrolled 3 steps, op view"),
              f"{cell.lower()}_unrolled.svg")
@@ -155,11 +265,14 @@ def main():
     save(viz.heatmap(losses[names["LSTM"]], title=f"{names['LSTM']} on the adding problem, "
                                                    f"{ADDING_LENGTH} steps"), "heatmap_lstm.png")
     demo_pictures()
+    attention_pictures()
+    attention_graph()
 
     tape, f = wengert()
     write(str(tape), "wengert.txt")
     save(viz.draw(f, title="f = tanh(x*y + x)"), "wengert_graph.svg")
     save(viz.draw(f, view="backward", title="its backward pass"), "wengert_backward.svg")
+    explorer()
 
 
 if __name__ == "__main__":

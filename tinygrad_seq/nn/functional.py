@@ -4,6 +4,7 @@ embedding lookup, one-hot. Names, arguments and defaults follow torch.nn.functio
 import numpy as np
 
 from .. import ops
+from ..autograd import is_grad_enabled
 from ..functions import where
 from ..generator import rng
 from ..tensor import Tensor, _operands
@@ -143,7 +144,8 @@ def _class_targets(op, input, target, ignore_index):
                          f"(and is not ignore_index={ignore_index})")
     if input.ndim > 2:  # classes to the last axis: (N, C, d...) -> (N, d..., C)
         input = input.permute(0, *range(2, input.ndim), 1)
-    return input.reshape(-1, classes), t.reshape(-1), target.shape
+    rows = input if input.ndim == 2 else input.reshape(-1, classes)
+    return rows, t.reshape(-1), target.shape
 
 
 def _check_weight(op, weight, classes, dtype):
@@ -163,16 +165,13 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     _check_reduction("nll_loss", reduction)
     rows, t, shape = _class_targets("nll_loss", input, target, ignore_index)
     weight = _check_weight("nll_loss", weight, rows.shape[1], rows.dtype)
-    valid = t != ignore_index
-    safe = np.where(valid, t, 0)
-    picked = rows.gather(1, safe[:, None]).reshape(-1)
-    w = Tensor._make(valid.astype(rows.dtype), None, 0)
-    if weight is not None:
-        w = weight[safe] * w
-    losses = -(picked * w)
-    if reduction == "none":
-        return losses.reshape(shape)
-    return losses.sum() if reduction == "sum" else losses.sum() / w.sum()
+    if weight is not None and weight.requires_grad and is_grad_enabled():
+        raise RuntimeError("nll_loss: the class weights get no gradient (as in PyTorch, whose "
+                           "nll_loss has no derivative for weight); pass weight.detach()")
+    losses = ops.NLLLoss.apply(rows, Tensor._make(t, None, 0),
+                               weight=None if weight is None else weight.array,
+                               ignore_index=ignore_index, reduction=reduction)
+    return losses.reshape(shape) if reduction == "none" and shape != losses.shape else losses
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
@@ -362,18 +361,20 @@ def linear(input, weight, bias=None):
     An integer or bool input takes the weight's float dtype, as `input @ weight.T` would.
     """
     operands = (input, weight) if bias is None else (input, weight, bias)
-    if not all(isinstance(t, Tensor) for t in operands):
+    if not (isinstance(input, Tensor) and isinstance(weight, Tensor) and
+            (bias is None or isinstance(bias, Tensor))):
         raise TypeError("linear: expected Tensors; got "
                         + ", ".join(type(t).__name__ for t in operands))
-    if input.dtype.kind in "iub" and weight.dtype.kind == "f":
-        input = input.to(weight.dtype)
-        operands = (input,) + operands[1:]
-    if weight.dtype.kind != "f" or input.dtype != weight.dtype or (
-            bias is not None and bias.dtype != weight.dtype):
+    x, w = input.array, weight.array      # (the arrays: this runs for every layer call)
+    if x.dtype.kind in "iub" and w.dtype.kind == "f":
+        input = input.to(w.dtype)
+        operands, x = (input,) + operands[1:], input.array
+    if w.dtype.kind != "f" or x.dtype != w.dtype or (
+            bias is not None and bias.array.dtype != w.dtype):
         raise TypeError(f"linear: expected floating-point tensors of one dtype; got "
                         f"{_described(operands)}")
-    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1] or (
-            bias is not None and bias.shape != weight.shape[:1]):
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1] or (
+            bias is not None and bias.array.shape != w.shape[:1]):
         raise ValueError(f"linear: expected input (..., in_features), weight (out_features, "
                          f"in_features) and bias (out_features,); got {_described(operands)}")
     return ops.Linear.apply(*operands)
@@ -401,3 +402,8 @@ def one_hot(tensor, num_classes=-1):
         raise IndexError(f"one_hot: class values must be in [0, {num_classes}), got "
                          f"{indices.min()}..{indices.max()}")
     return Tensor._make(np.eye(num_classes, dtype=np.int64)[indices], None, 0)
+
+
+# ------------------------------------------------------------------------------ attention
+# written in attention.py beside the modules built on it; imported here last, as torch's F has it
+from .attention import scaled_dot_product_attention  # noqa: E402,F401

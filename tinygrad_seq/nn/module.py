@@ -5,7 +5,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import autograd, device as _device
-from ..autograd import no_grad, scope
+from ..autograd import Scope, no_grad
 from ..tensor import Tensor, as_dtype, float32, float64, to_arguments
 
 
@@ -117,9 +117,12 @@ class Module:
             p.name = path
 
     def __getattr__(self, name):
-        for registry in ("_parameters", "_buffers", "_modules"):
-            members = self.__dict__.get(registry, {})
-            if name in members:
+        """Parameters, buffers and child modules (Python asks only for names not found on the
+        object itself: `self.weight`, `self.i2h`)."""
+        attributes = self.__dict__
+        for registry in ("_parameters", "_modules", "_buffers"):
+            members = attributes.get(registry)
+            if members is not None and name in members:
                 return members[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
@@ -137,7 +140,7 @@ class Module:
     def __call__(self, *args, **kwargs):
         if self._scope_name is None:
             return self.forward(*args, **kwargs)
-        with scope(self._scope_name):
+        with Scope(self._scope_name):
             return self.forward(*args, **kwargs)
 
     def forward(self, *args, **kwargs):
@@ -215,7 +218,9 @@ class Module:
     def children(self):
         return (m for _, m in self.named_children())
 
-    def _named_members(self, registry, prefix, recurse, remove_duplicate):
+    def _registered(self, registry, prefix="", recurse=True, remove_duplicate=True):
+        """(module path, name, value) of the parameters or buffers, depth first; the caller
+        joins path and name only where it wants them (parameters() runs every step)."""
         seen = set()
         modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
             if recurse else [(prefix, self)]
@@ -224,21 +229,23 @@ class Module:
                 if value is None or (remove_duplicate and id(value) in seen):
                     continue
                 seen.add(id(value))
-                yield (f"{path}.{name}" if path else name), value
+                yield path, name, value
 
     def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
         """(path, parameter) pairs, each parameter once (a tied weight under its first name),
         depth first: PyTorch's order."""
-        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+        return ((f"{path}.{name}" if path else name, p) for path, name, p in
+                self._registered("_parameters", prefix, recurse, remove_duplicate))
 
     def parameters(self, recurse=True):
-        return (p for _, p in self.named_parameters(recurse=recurse))
+        return (p for _, _, p in self._registered("_parameters", recurse=recurse))
 
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
-        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+        return ((f"{path}.{name}" if path else name, b) for path, name, b in
+                self._registered("_buffers", prefix, recurse, remove_duplicate))
 
     def buffers(self, recurse=True):
-        return (b for _, b in self.named_buffers(recurse=recurse))
+        return (b for _, _, b in self._registered("_buffers", recurse=recurse))
 
     def apply(self, fn):
         """Call fn(module) on every submodule, children before their parent and this module

@@ -22,7 +22,7 @@ from .elementwise import (Abs, Add, Cast, Ceil, Clamp, Clone, Cos, Div, Erf, Exp
 from .index import Gather, Scatter, ScatterAdd
 from .matmul import Einsum, Linear, Matmul
 from .nn import (BinaryCrossEntropy, BinaryCrossEntropyWithLogits, CrossEntropy, Dropout,
-                 Embedding)
+                 Embedding, NLLLoss)
 from .reduce import (Cumsum, LogSoftmax, LogSumExp, Max, MaxAlong, Mean, Min, MinAlong, Norm,
                      Prod, Softmax, Sum, TakeAlong)
 from .shape import (Cat, Expand, Flip, GetItem, Pad, Permute, Repeat, Reshape, Roll, SetItem,

@@ -62,17 +62,18 @@ class Linear(_Op):
     cells' projections. W's gradient comes out in W's own layout, with no transpose node.
     """
     def forward(self, x, weight, bias=None):   # shapes checked in nn.functional.linear
-        rows = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+        rows = x if x.ndim == 2 else x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
         self.save_for_backward(rows, weight)
         self.has_bias = bias is not None
         out = _product(rows, weight.T)
         if bias is not None:
             out += bias   # out is a new array
-        return out.reshape(x.shape[:-1] + weight.shape[:1])
+        return out if x.ndim == 2 else out.reshape(x.shape[:-1] + weight.shape[:1])
 
     def backward(self, g):
         rows, weight = self.saved
-        g = g.reshape(rows.shape[0], weight.shape[0])
+        if g.ndim != 2:
+            g = g.reshape(rows.shape[0], weight.shape[0])
         dx = (g @ weight).reshape(self.in_shapes[0]) if self.needs(0) else None
         dw = _product(g.T, rows) if self.needs(1) else None   # (batch 1: an outer product)
         if not self.has_bias:

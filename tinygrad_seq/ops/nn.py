@@ -62,6 +62,39 @@ class CrossEntropy(_Op):
         return dx.reshape(self.in_shapes[0]), None
 
 
+class NLLLoss(_Op):
+    """loss_i = -w[t_i] x_i[t_i] (w = 0 where t_i = ignore_index);  dx_i[t_i] = -g_i w[t_i]
+
+    log-probabilities x (M, C) with targets t (M,); the mean divides by the sum of the w[t_i],
+    as PyTorch does. The class weights w are a constant (PyTorch gives them no gradient).
+    """
+    op = "nll_loss"
+
+    def forward(self, x, target, weight=None, ignore_index=-100, reduction="mean"):
+        valid = target != ignore_index
+        picked = np.where(valid, target, 0)          # ignored rows pick class 0, weighted 0
+        w = valid.astype(x.dtype) if weight is None else np.where(valid, weight[picked], 0)
+        self.save_for_backward(picked, w)
+        self.reduction = reduction
+        losses = -(x[np.arange(len(picked)), picked] * w)
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        if reduction == "mean":
+            self.total_weight = w.sum()
+            with np.errstate(invalid="ignore"):      # every target ignored: nan, as PyTorch
+                total = total / self.total_weight
+        return np.asarray(total, dtype=x.dtype)
+
+    def backward(self, g):
+        picked, w = self.saved
+        # (a total weight of 0 means every w is 0: the gradient is 0, as PyTorch gives it)
+        scale = g / self.total_weight if self.reduction == "mean" and self.total_weight else g
+        dx = np.zeros(self.in_shapes[0], dtype=g.dtype)
+        dx[np.arange(len(picked)), picked] = -w * scale
+        return dx, None
+
+
 class BinaryCrossEntropyWithLogits(_Op):
     """loss = (1 - t) x + w softplus(-x), w = 1 + (pos_weight - 1) t (stable at any x);
     dx = g * (w sigmoid(x) - pos_weight t), dt = g * ((pos_weight - 1) softplus(-x) - x)"""

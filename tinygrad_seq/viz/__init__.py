@@ -6,6 +6,9 @@
     ts.viz.report(loss)                        # the gradient-flow report, with a verdict
     ts.viz.save(ts.viz.heatmap(loss), "heatmap.png")        # matplotlib Figures
     ts.viz.compare({"tanh RNN": loss_a, "LSTM": loss_b})
+    ts.viz.explore(loss, "explore.html")       # a page to step through forward and backward
+    ts.viz.attention_heatmap(weights, source, target)        # attention.py: where a decoder
+    ts.viz.gradient_paths(seq2seq, src, tgt_in, tgt)         # looks, and the gradient's paths
 
 `python -m tinygrad_seq.viz --help` draws an RNN, LSTM or GRU from the command line.
 """
@@ -13,11 +16,14 @@ import os
 
 import graphviz
 
+from .attention import attention_heatmap, gradient_path_figure, gradient_paths
 from .draw import VIEWS, draw
+from .explore import explore
 from .plots import compare, heatmap
 from .report import report
 
-__all__ = ["draw", "save", "report", "heatmap", "compare", "VIEWS"]
+__all__ = ["draw", "save", "report", "heatmap", "compare", "explore", "VIEWS",
+           "attention_heatmap", "gradient_paths", "gradient_path_figure"]
 
 INSTALL_HINT = ("Graphviz's `dot` program is needed to render pictures: install it with "
                 "`sudo apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "

@@ -25,7 +25,7 @@ import graphviz
 from ..nn.module import Parameter
 from . import colors
 from .flow import consumers, fused_nodes, run_order, step_groups, step_state_norms
-from .graph import Graph
+from .graph import Graph, attention_call
 from .layout import PinnedDigraph, edge_line, node_line, place, steps_per_row
 
 VIEWS = ("op", "cell", "layer", "rolled", "backward")
@@ -278,6 +278,12 @@ def _step_attrs(title, norms, gradients, vanishing, exploding, plain, short=Fals
     return attrs
 
 
+def step_id(path, t):
+    """The SVG id of time step t of the layer at `path`: its cluster in the op view, its cell in
+    the cell view (the explorer finds steps by it)."""
+    return f"step:{path}:{t}"
+
+
 def _step_title(key, tags):
     path, step = key
     cell = tags.get("cell", "cell")
@@ -360,7 +366,7 @@ def _chain(spec, band, path, cell, order, norms, states, options, cluster):
     them (a fused layer's steps have no edges of their own on the tape); returns the ids."""
     ids = [f"cell/{path}/{t}" for t in order]
     for t, cid in zip(order, ids):
-        spec.node(cid, cluster, **_step_attrs(
+        spec.node(cid, cluster, id=step_id(path, t), **_step_attrs(
             [f"t={t}"], norms[(path, t)], options["gradients"], options["vanishing"],
             options["exploding"], PLAIN_CELL, short=True))
         spec.grid[cid] = (band, t)
@@ -374,6 +380,30 @@ def _chain(spec, band, path, cell, order, norms, states, options, cluster):
 # ---------------------------------------------------------------------------------------------
 # views
 # ---------------------------------------------------------------------------------------------
+def _attention_clusters(spec, graph, steps):
+    """node -> its cluster, for the ops an attention module's call recorded (those not in a
+    step's cluster): a dashed box per call, named by the module and its path, numbered when
+    the module is called again (a decoder's attention, once a step)."""
+    calls = defaultdict(list)
+    for node in graph.ops:
+        call = None if node in steps else attention_call(node)
+        if call is not None:
+            calls[call].append(node)
+    per_path = defaultdict(int)
+    for call in calls:
+        per_path[call.path] += 1
+    numbered, cluster_of = defaultdict(int), {}
+    for i, (call, nodes) in enumerate(calls.items()):
+        label = " ".join(filter(None, (call.tags["attention"], call.path)))
+        if per_path[call.path] > 1:
+            label += f" #{numbered[call.path]}"
+            numbered[call.path] += 1
+        spec.clusters[f"a{i}"] = dict(label=label, style="rounded,dashed", color="#b45f06",
+                                      fontsize="9")
+        cluster_of.update(dict.fromkeys(nodes, f"a{i}"))
+    return cluster_of
+
+
 def _op_view(graph, *, gradients, vanishing, exploding, wrap, show_saved, show_values,
              expand_fused, **_):
     group = step_groups(graph)
@@ -390,7 +420,8 @@ def _op_view(graph, *, gradients, vanishing, exploding, wrap, show_saved, show_v
     for key, cid in cluster_of.items():
         spec.clusters[cid] = dict(_step_attrs(_step_title(key, tags.get(key, {})),
                                               norms[key], gradients, vanishing, exploding,
-                                              PLAIN_STEP), fontsize="10")
+                                              PLAIN_STEP), fontsize="10", id=step_id(*key))
+    attention = _attention_clusters(spec, graph, group)
     options = dict(gradients=gradients, vanishing=vanishing, exploding=exploding)
     ends = {}        # fused node -> (first cell, last cell) when expanded
     for node in fused:
@@ -417,7 +448,8 @@ def _op_view(graph, *, gradients, vanishing, exploding, wrap, show_saved, show_v
             attrs.update(peripheries="2")
             if show_values:
                 attrs["label"] += "\n" + _value_text(graph.output.numpy())
-        spec.node(_op_id(node), cluster_of.get(group.get(node)), **attrs)
+        spec.node(_op_id(node), cluster_of.get(group.get(node)) or attention.get(node),
+                  **attrs)
     # a parameter used in several steps appears once, and as a small proxy in each step
     used_in = defaultdict(set)
     for source, dst in graph.edges:
@@ -477,12 +509,13 @@ def _grouped_view(graph, *, view, gradients, vanishing, exploding, wrap, show_va
                 members[group[node]].append(node)
         for gid, nodes in members.items():
             _layer_box(spec, gid, nodes, steps, norms, view, gradients)
+    attention = _attention_clusters(spec, graph, group)
     for node in graph.ops:
         if node not in group:
             attrs = dict(label=_op_label(node, False))
             if node is graph.output._node:
                 attrs.update(peripheries="2")
-            spec.node(_op_id(node), **attrs)
+            spec.node(_op_id(node), attention.get(node), **attrs)
 
     seen = set()
     for source, dst in graph.edges:
@@ -527,7 +560,9 @@ def _cells(spec, graph, steps, norms, fused, group, options, wrap):
     for node in graph.ops:
         if node in steps:
             path, t = steps[node]
-            cell, order = layers.setdefault(path, (node.scope.tags.get("cell", "cell"), []))
+            cell, order = layers.setdefault(path, (None, []))
+            if cell is None and node.scope is not None:   # not a glue op outside every scope
+                layers[path] = (node.scope.tags.get("cell"), order)
             if t not in order:
                 order.append(t)
         elif node in fused:
@@ -541,6 +576,7 @@ def _cells(spec, graph, steps, norms, fused, group, options, wrap):
             order.sort(reverse=path in reverse)
     chains = {}
     for band, (path, (cell, order)) in enumerate(layers.items()):
+        cell = cell or "cell"
         direction = "reverse" if path in reverse else "forward"
         spec.clusters[f"b{band}"] = dict(
             label=f"{cell} {path} ({direction}), {len(order)} steps", style="rounded",

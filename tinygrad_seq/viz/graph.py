@@ -69,6 +69,17 @@ def _source_order(source):
     return source[1].index if source[0] == "op" else -1
 
 
+def attention_call(node):
+    """The scope of the attention module call (nn.MultiheadAttention, ...) that recorded
+    `node`, the same object for every node of one call; None outside attention."""
+    call = node.scope
+    if call is None or "attention" not in call.tags:
+        return None
+    while call.parent is not None and "attention" in call.parent.tags:
+        call = call.parent
+    return call
+
+
 def step_key(node):
     """(scope path, time step) of a node recorded inside a stepped scope, else None."""
     scope = node.scope

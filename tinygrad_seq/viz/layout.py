@@ -233,6 +233,14 @@ def _levels(nodes, edges, grid, block_of):
                              default=0)
     for nid in nodes:
         level.setdefault(nid, 0)
+    # the ops of a cluster off the grid (an attention call) share one gap, the latest of theirs
+    together = defaultdict(list)
+    for nid, (_, cluster) in nodes.items():
+        if cluster is not None and cluster not in grid and nid not in band and ins[nid]:
+            together[cluster].append(nid)
+    for members in together.values():
+        gap = max(level[nid] for nid in members)
+        level.update(dict.fromkeys(members, gap))
     return level
 
 
