@@ -1,7 +1,10 @@
-"""Cold start: import time, and the first training step of a small LSTM built from primitives,
-with an empty numba cache (every kernel compiles) and a warm one (kernels load from disk).
+"""Cold start: import time; the first training step of a small LSTM built from primitives; and
+the demo's first training step (`tinygrad-seq demo`: the charlm LSTM, batch 32 x 64 steps,
+hidden 256, through the fused layer's jitted loops), each with an empty numba cache (every
+kernel compiles) and a warm one (kernels load from disk).
 
 Each measurement is a fresh Python process; the caches live in a temporary NUMBA_CACHE_DIR.
+"setup s" is the model, optimizer and first batch.
 
     python benchmarks/cold_start.py
 """
@@ -58,6 +61,23 @@ print(imported - start, done - imported, done - start)
 """
 
 
+# the demo's model, optimizer and batch (training.build, training.train_step), one step
+DEMO_STEP = """
+import time
+start = time.perf_counter()
+import numpy as np
+from tinygrad_seq import cli, training
+imported = time.perf_counter()
+config = dict(cli.DEMO, seed=0, tbptt=0)
+task, model, opt = training.build(config, training.load_text(None))
+x, y = task.batch(np.random.default_rng(0), config)
+built = time.perf_counter()
+training.train_step(task, model, opt, x, y, config)
+done = time.perf_counter()
+print(imported - start, built - imported, done - built, done - start)
+"""
+
+
 def run(code, cache_dir):
     env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
@@ -77,6 +97,14 @@ def main():
         print(f"{'empty numba cache':<28}" + "".join(f"{float(s):>10.3f}" for s in cold))
         warm = [run(FIRST_STEP, cache_dir) for _ in range(5)]
         median = [statistics.median(float(w[k]) for w in warm) for k in range(3)]
+        print(f"{'warm cache (median of 5)':<28}" + "".join(f"{s:>10.3f}" for s in median))
+    with tempfile.TemporaryDirectory() as cache_dir:
+        print(f"\n{'demo, first training step':<28}{'import s':>10}{'setup s':>10}"
+              f"{'step s':>10}{'total s':>10}")
+        cold = run(DEMO_STEP, cache_dir)
+        print(f"{'empty numba cache':<28}" + "".join(f"{float(s):>10.3f}" for s in cold))
+        warm = [run(DEMO_STEP, cache_dir) for _ in range(5)]
+        median = [statistics.median(float(w[k]) for w in warm) for k in range(4)]
         print(f"{'warm cache (median of 5)':<28}" + "".join(f"{s:>10.3f}" for s in median))
 
 

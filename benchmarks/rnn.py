@@ -11,18 +11,25 @@ PyTorch nn.LSTM/GRU/RNN, a PyTorch LSTMCell/GRUCell/RNNCell loop and a PyTorch l
 cell written from primitives (what our composed path does). Each variant runs in its own
 process, after one step on a tiny problem (so that lazy one-time costs, numba loading its
 kernels and PyTorch its own, are neither timed nor counted); peak memory is the growth of the
-resident set (VmHWM, reset after setup) over the resident size before the first step. The
-machine may be shared: every row runs --rounds times, interleaved with the other variants of
-its workload, and the table shows each variant's fastest round (its median step).
+resident set (VmHWM, reset after setup) over the resident size before the first step.
+
+The machine may be shared: every row runs --rounds times, interleaved with the other variants
+of its workload; each process also measures how much CPU other processes took while it timed
+its steps (/proc/stat's busy time minus its own, as a share of the machine). The table shows
+each variant's median over the rounds of its median step, "fused / best torch" the median over
+rounds of the round's ratio (each round's best PyTorch variant), and "busy" the median share
+of the machine other processes used during the timed steps (0.00 = nothing else ran, 0.50 =
+a core's worth).
 
     python benchmarks/rnn.py                      # the whole table (a few minutes)
     python benchmarks/rnn.py --workload seed --cell LSTM --variant fused   # one row
-    python benchmarks/rnn.py --threads 1          # BLAS and PyTorch on one thread each
+    python benchmarks/rnn.py --threads 1          # each library on one thread
 
---threads sets BLAS threads (TINYGRAD_SEQ_BLAS_THREADS, OPENBLAS_NUM_THREADS), our fused layers'
-lanes (TINYGRAD_SEQ_NUM_THREADS) and PyTorch's threads (OMP_NUM_THREADS, torch.set_num_threads)
-for every row; without it each library keeps its own default (tinygrad_seq: one BLAS thread
-and a lane per core; PyTorch: one thread per core).
+--threads n sets our fused layers' threads (TINYGRAD_SEQ_NUM_THREADS: the team of a small
+batch, the lanes of a large one) and PyTorch's (OMP_NUM_THREADS, torch.set_num_threads) for
+every row; BLAS keeps tinygrad_seq's default of one thread (two OpenBLAS threads would spin
+beside our own). Without it each library keeps its own default (tinygrad_seq: one BLAS thread
+and our threads on every core; PyTorch: one thread per core).
 """
 import argparse
 import json
@@ -135,6 +142,15 @@ def torch_step(cell, w, variant):
     return step
 
 
+def _cpu_ticks():
+    """(busy ticks of the whole machine, ticks of this process) from /proc."""
+    with open("/proc/stat") as f:
+        ticks = list(map(int, f.readline().split()[1:]))
+    with open("/proc/self/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(ticks) - ticks[3] - ticks[4], int(fields[11]) + int(fields[12])
+
+
 def _rss_mb(field):
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
@@ -151,21 +167,24 @@ def measure(workload, cell, variant, steps):
     base = _rss_mb("VmRSS")
     step()   # warm-up: kernels compile (or load from numba's cache), buffers are allocated
     times = []
+    ticks, start_all = _cpu_ticks(), time.perf_counter()
     for _ in range(steps):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    return {"ms": 1e3 * float(np.median(times)), "mb": _rss_mb("VmHWM") - base}
+    (busy, own), wall = _cpu_ticks(), time.perf_counter() - start_all
+    others = (busy - ticks[0] - (own - ticks[1])) / os.sysconf("SC_CLK_TCK")
+    return {"ms": 1e3 * float(np.median(times)), "mb": _rss_mb("VmHWM") - base,
+            "busy": max(0.0, others / (wall * os.cpu_count()))}
 
 
 def thread_env(threads):
-    """The environment for each row's process: with `threads`, BLAS, our lanes and PyTorch use
-    that many threads (see the module docstring); without, each keeps its own default."""
+    """The environment for each row's process: with `threads`, our layers and PyTorch use that
+    many threads (see the module docstring); without, each keeps its own default."""
     env = dict(os.environ)
     if threads:
         n = str(threads)
-        env.update(TINYGRAD_SEQ_BLAS_THREADS=n, TINYGRAD_SEQ_NUM_THREADS=n,
-                   OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n)
+        env.update(TINYGRAD_SEQ_NUM_THREADS=n, OMP_NUM_THREADS=n)
     return env
 
 
@@ -191,30 +210,44 @@ def main():
     except ImportError:
         variants, versions = args.variant or OURS, "PyTorch not installed"
     print(f"{machine()}; numpy {np.__version__}; {versions}; float32, ms per training step "
-          f"(fastest of {args.rounds} rounds of the median of {args.steps}), peak memory growth "
+          f"(median of {args.rounds} rounds of the median of {args.steps}), peak memory growth "
           f"in MB\n")
     print("| workload | cell | " + " | ".join(variants) + " | fused / best torch | "
-          "composed / torch_primitives |")
-    print("|---" * (len(variants) + 4) + "|")
+          "composed / torch_primitives | busy |")
+    print("|---" * (len(variants) + 5) + "|")
     here = os.path.dirname(os.path.abspath(__file__))
     for workload in args.workload:
         for cell in args.cell:
-            rows = {}
+            rounds = []
             for _ in range(args.rounds):
+                row = {}
                 for variant in variants:
                     cmd = [sys.executable, os.path.join(here, "rnn.py"), "--json", "--workload",
                            workload, "--cell", cell, "--variant", variant, "--steps",
                            str(args.steps)]
-                    row = json.loads(subprocess.run(cmd, check=True, capture_output=True,
-                                                    text=True, env=env).stdout)
-                    if variant not in rows or row["ms"] < rows[variant]["ms"]:
-                        rows[variant] = row
-            best = min((rows[v]["ms"] for v in TORCH if v in rows), default=None)
-            fused = f"{rows['fused']['ms'] / best:.2f}" if best and "fused" in rows else "-"
-            composed = (f"{rows['composed']['ms'] / rows['torch_primitives']['ms']:.2f}"
-                        if "composed" in rows and "torch_primitives" in rows else "-")
-            cells = " | ".join(f"{rows[v]['ms']:.1f} ms, {rows[v]['mb']:.0f} MB" for v in variants)
-            print(f"| {workload} | {cell} | {cells} | {fused} | {composed} |", flush=True)
+                    row[variant] = json.loads(subprocess.run(
+                        cmd, check=True, capture_output=True, text=True, env=env).stdout)
+                rounds.append(row)
+            print(_table_row(workload, cell, variants, rounds), flush=True)
+
+
+def _table_row(workload, cell, variants, rounds):
+    """A markdown row: medians over the rounds (see the module docstring)."""
+    def median(values):
+        return float(np.median(list(values))) if values else None
+
+    def ratio(top, bottom):
+        return median([r[top]["ms"] / min(r[v]["ms"] for v in bottom) for r in rounds])
+
+    torch = [v for v in TORCH if v in variants]
+    fused = ratio("fused", torch) if torch and "fused" in variants else None
+    composed = (ratio("composed", ["torch_primitives"])
+                if {"composed", "torch_primitives"} <= set(variants) else None)
+    cells = " | ".join(f"{median(r[v]['ms'] for r in rounds):.1f} ms, "
+                       f"{median(r[v]['mb'] for r in rounds):.0f} MB" for v in variants)
+    busy = median(r[v]["busy"] for r in rounds for v in variants)
+    show = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+    return f"| {workload} | {cell} | {cells} | {show(fused)} | {show(composed)} | {busy:.2f} |"
 
 
 if __name__ == "__main__":

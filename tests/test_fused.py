@@ -5,7 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
+import golden_nn
 import tinygrad_seq as ts
+from test_golden_nn import compare, weights_of
 from tinygrad_seq import nn
 from tinygrad_seq.nn import fused
 
@@ -19,7 +21,7 @@ TOL = {"float64": dict(rtol=1e-10, atol=1e-10), "float32": dict(rtol=1e-4, atol=
 
 
 def run_layer(mode, fused, dtype, num_layers=1, bidirectional=False, batch_first=False,
-              bias=True, h0=False, lengths=False, dropout=0.0):
+              bias=True, h0=False, lengths=False, dropout=0.0, one_hot=False):
     """Outputs, final states and every gradient of a weighted sum of them."""
     cls, kw = MODES[mode]
     ts.manual_seed(1)
@@ -29,8 +31,9 @@ def run_layer(mode, fused, dtype, num_layers=1, bidirectional=False, batch_first
     ts.manual_seed(2)   # the same dropout masks on both paths
     rng = np.random.default_rng(0)
     D = 2 if bidirectional else 1
-    x = ts.Tensor(rng.standard_normal((B, T, I) if batch_first else (T, B, I)).astype(dtype),
-                  requires_grad=True)
+    shape = (B, T, I) if batch_first else (T, B, I)
+    x = np.eye(I)[rng.integers(0, I, shape[:2])] if one_hot else rng.standard_normal(shape)
+    x = ts.Tensor(x.astype(dtype), requires_grad=True)
     states = [ts.Tensor(rng.standard_normal((num_layers * D, B, H)).astype(dtype),
                         requires_grad=True) for _ in range(2 if cls == "LSTM" else 1)]
     hx = None if not h0 else tuple(states) if cls == "LSTM" else states[0]
@@ -53,6 +56,114 @@ def test_fused_layer_equals_composed_for_every_option(mode, dtype):
         for k, (a, b) in enumerate(zip(composed, fused)):
             assert a.dtype == b.dtype
             np.testing.assert_allclose(b.array, a.array, **TOL[dtype], err_msg=f"{opt} #{k}")
+
+
+@pytest.fixture
+def parts(monkeypatch):
+    """Layers with their hidden units in two parts (of H / 2 = 2 units) on a team of two
+    threads; yields the team, held (not adaptive) at two threads: set .threads to run on one."""
+    monkeypatch.setattr(fused, "MIN_PART_UNITS", 1)
+    before = ts.get_num_threads()
+    ts.set_num_threads(2)
+    team = ts.threads.team(2)
+    held = team.adaptive, team.threads
+    team.adaptive, team.threads = False, 2 if team.jit else 1
+    yield team
+    team.adaptive, team.threads = held
+    ts.set_num_threads(before)
+
+
+JITTED = [m for m in MODES if m != "GRU_cho"]   # (Cho's GRU keeps the Python loop)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("mode", JITTED)
+def test_hidden_units_in_parts_on_a_team_equal_composed(mode, dtype, parts):
+    assert fused.plan(MODES[mode][0], B, H, MODES[mode][1]) == (
+        fused.LOOPS[MODES[mode][0]], ([slice(0, B)], 2))
+    for opt in OPTIONS if dtype == "float64" else OPTIONS[::5]:
+        composed, fused_ = run_layer(mode, False, dtype, **opt), run_layer(mode, True, dtype, **opt)
+        for k, (a, b) in enumerate(zip(composed, fused_)):
+            np.testing.assert_allclose(b.array, a.array, **TOL[dtype], err_msg=f"{opt} #{k}")
+
+
+@pytest.mark.parametrize("kind,name", [("cell", n) for n in golden_nn.CELLS] +
+                         [("layer", n) for n in golden_nn.LAYERS])
+def test_pytorch_golden_fixtures_through_parts_on_a_team(kind, name, parts):
+    """The fixtures of test_golden_nn.py (H = 4: two parts of 2 units) on two threads."""
+    with np.load(golden_nn.FIXTURES) as f:
+        stored = dict(f)
+    compare(name, golden_nn.run("ours", kind, name, weights_of(name, stored), True), stored)
+    assert parts.history and parts.history[-1][0] == parts.threads
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_gate_activations_read_back_from_parts_as_from_the_python_loop(cell, parts):
+    """The pictures' gates (viz saturation) from a team's parts (two of 2 units, reversed,
+    with lengths) are the Python loop's, unit for unit, with the same mask."""
+    rng = np.random.default_rng(5)
+    G = {"LSTM": 4, "GRU": 3}[cell]
+    shapes = [(T, B, I)] + [(B, H)] * (2 if cell == "LSTM" else 1) + [
+        (G * H, I), (G * H, H), (G * H,), (G * H,)]
+    args = [ts.Tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+    options = dict(reverse=True, lengths=np.array([5, 2, 3]))
+    loops = fused.LOOPS[cell].apply(*args, **options, split=([slice(0, B)], 2))[0].grad_fn
+    steps = fused.STEPS[cell].apply(*args, **options)[0].grad_fn
+    (got, got_mask), (want, want_mask) = loops.gate_activations(), steps.gate_activations()
+    assert got.keys() == want.keys()
+    for gate in want:
+        np.testing.assert_allclose(got[gate], want[gate], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got_mask, want_mask)
+
+
+@pytest.mark.parametrize("mode", JITTED)
+def test_a_team_on_one_thread_gives_the_same_bits_as_on_two(mode, parts):
+    opt = dict(num_layers=2, bidirectional=True, lengths=True, h0=True)
+    parts.threads = 1
+    one = run_layer(mode, True, "float32", **opt)
+    parts.threads = 2 if parts.jit else 1
+    two = run_layer(mode, True, "float32", **opt)
+    assert parts.history[-1][0] == parts.threads
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(b.array, a.array)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("mode", MODES)
+def test_a_one_hot_input_equals_composed(mode, dtype, request):
+    """One-hot rows take a table's row instead of the input's columns of the product (padding,
+    rows of zeros, too); the second layer's input is not one-hot."""
+    for opt in OPTIONS[::3]:
+        for with_parts in (False, True):
+            if with_parts:
+                request.getfixturevalue("parts")
+            composed = run_layer(mode, False, dtype, one_hot=True, **opt)
+            fused_ = run_layer(mode, True, dtype, one_hot=True, **opt)
+            for k, (a, b) in enumerate(zip(composed, fused_)):
+                np.testing.assert_allclose(b.array, a.array, **TOL[dtype], err_msg=f"{opt} #{k}")
+
+
+def test_the_plan_chooses_an_implementation_and_a_split_per_shape(monkeypatch):
+    """Loops in numba but for the numpy backend and Cho's GRU; lanes of rows for a large
+    batch, parts of the hidden units for a small one (each at least MIN_PART_UNITS)."""
+    before = ts.get_num_threads()
+    try:
+        ts.set_num_threads(2)
+        assert fused.plan("LSTM", 1000, 64, {}) == (
+            fused.loops.LSTMLoops, ([slice(0, 500), slice(500, 1000)], 1))
+        assert fused.plan("LSTM", 32, 256, {}) == (fused.loops.LSTMLoops, ([slice(0, 32)], 2))
+        assert fused.plan("GRU", 32, 256, {"reset_after": True})[1] == ([slice(0, 32)], 2)
+        assert fused.plan("RNN", 127, 2 * fused.MIN_PART_UNITS - 2, {})[1] == (
+            [slice(0, 127)], 1)
+        assert fused.plan("GRU", 32, 256, {"reset_after": False}) == (fused.steps.GRUSequence,
+                                                                      None)
+        ts.set_num_threads(1)
+        assert fused.plan("LSTM", 32, 256, {})[1] == ([slice(0, 32)], 1)
+        ts.kernels.set_backend("numpy")
+        assert fused.plan("LSTM", 32, 256, {}) == (fused.steps.LSTMSequence, None)
+    finally:
+        ts.kernels.set_backend("numba")
+        ts.set_num_threads(before)
 
 
 @pytest.mark.parametrize("mode", ["LSTM", "GRU"])
@@ -140,7 +251,7 @@ def test_one_node_per_layer_and_direction_with_scope_and_renderer_info():
 @pytest.fixture
 def lanes(monkeypatch):
     """Every batch row its own lane, up to 3 threads at once; counts the lanes of each run."""
-    monkeypatch.setattr(fused, "MIN_LANE_ROWS", 1)
+    monkeypatch.setattr(fused.common, "MIN_LANE_ROWS", 1)
     before = ts.get_num_threads()
     ts.set_num_threads(3)
     runs, run_parallel = [], ts.threads.run_parallel
@@ -169,10 +280,10 @@ def test_lanes_follow_min_rows_and_threads(monkeypatch):
     before = ts.get_num_threads()
     try:
         ts.set_num_threads(2)
-        assert fused._lanes(127) == [slice(0, 127)]          # 2 lanes would be under 64 rows
-        assert fused._lanes(1000) == [slice(0, 500), slice(500, 1000)]
+        assert fused.batch_lanes(127) == [slice(0, 127)]          # 2 lanes would be under 64 rows
+        assert fused.batch_lanes(1000) == [slice(0, 500), slice(500, 1000)]
         ts.set_num_threads(1)
-        assert fused._lanes(1000) == [slice(0, 1000)]
+        assert fused.batch_lanes(1000) == [slice(0, 1000)]
     finally:
         ts.set_num_threads(before)
 
@@ -241,7 +352,8 @@ def test_gate_gradients_in_chunks_of_steps_equal_all_at_once(mode, monkeypatch):
     """Backward accumulates weight and input gradients per chunk of steps (5 = 2 + 2 + 1)."""
     opt = dict(num_layers=2, bidirectional=True, lengths=True, h0=True)
     whole = run_layer(mode, True, "float64", **opt)
-    monkeypatch.setattr(fused, "_CHUNK_ROWS", 2 * B)
+    monkeypatch.setattr(fused.steps, "_CHUNK_ROWS", 2 * B)
+    monkeypatch.setattr(fused.loops, "CHUNK_ROWS", 2 * B)
     chunked = run_layer(mode, True, "float64", **opt)
     for a, b in zip(whole, chunked):
         np.testing.assert_allclose(b.array, a.array, **TOL["float64"])
@@ -311,17 +423,17 @@ def test_the_workspace_pool_keeps_a_bounded_number_of_shapes():
     """A loop over many sequence lengths (bucketing, a last short batch) must not hoard one
     set of workspace arrays per length for ever."""
     layer = nn.LSTM(I, H, dtype="float64")
-    for steps in range(1, 3 * fused._POOL_SHAPES):
+    for steps in range(1, 3 * fused.POOL_SHAPES):
         out, _ = layer(ts.randn(steps, B, I, dtype="float64"))
         out.sum().backward()
-    assert len(fused._POOL) <= fused._POOL_SHAPES
+    assert len(fused.POOL) <= fused.POOL_SHAPES
 
 
 def test_the_pool_hands_out_only_arrays_nobody_holds():
-    a = fused._workspace((7, 3), "float64")
-    b = fused._workspace((7, 3), "float64")
+    a = fused.workspace((7, 3), "float64")
+    b = fused.workspace((7, 3), "float64")
     assert b is not a                                       # a is held here
     a_id = id(a)
     del a
-    assert id(fused._workspace((7, 3), "float64")) == a_id  # released: handed out again
-    assert fused._workspace((7, 3), "float64") is not b
+    assert id(fused.workspace((7, 3), "float64")) == a_id  # released: handed out again
+    assert fused.workspace((7, 3), "float64") is not b

@@ -370,3 +370,95 @@ def test_clear_errors():
         backend.adam_update(f64, f64, f64, f64, 0, 0.1)
     with pytest.raises(ValueError, match="set_backend: backend must be one of"):
         set_backend("cuda")
+
+
+# ------------------------------------------------------------------------------ small GEMM
+def gemm_shapes():
+    """(M, K, N): the recurrent layers' shapes, and ragged ones (M not a multiple of the tile's
+    4 rows, N of a panel or of a vector, K of anything), and empty ones."""
+    rng = np.random.default_rng(7)
+    yield from [(32, 322, 1024), (32, 256, 128), (500, 66, 256), (0, 3, 5), (4, 0, 5),
+                (3, 4, 0), (1, 1, 1)]
+    for _ in range(25):
+        yield tuple(int(v) for v in rng.integers(1, [70, 90, 300]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_equals_numpy_on_random_and_ragged_shapes(dtype):
+    from tinygrad_seq.kernels import gemm
+    rng = np.random.default_rng(8)
+    NR = gemm.panel_width(dtype)
+    for M, K, N in gemm_shapes():
+        A = rng.standard_normal((M, K)).astype(dtype)
+        w = rng.standard_normal((K, N)).astype(dtype)
+        C0 = rng.standard_normal((M, N)).astype(dtype)
+        expected = A.astype(np.float64) @ w.astype(np.float64)
+        packed = np.full(gemm.panel_shape(N, K, w), np.nan, dtype)
+        gemm.pack_rows(w, np.arange(K), 0, N, packed)
+        assert packed.shape[2] == NR
+        # A as given, as a transposed view, and C a view into a wider array
+        At = np.ascontiguousarray(A.T)
+        wide = np.full((M, N + 3), np.nan, dtype)
+        for a in (A, At.T):
+            C = wide[:, 1:N + 1]
+            C[...] = C0
+            gemm.gemm(a, packed, C)                 # adds to C
+            assert_close(C, (expected + C0).astype(dtype))
+            C = np.zeros((M, N), dtype)
+            gemm.gemm_rows(a, w, C)
+            assert_close(C, expected.astype(dtype))
+        assert np.isnan(wide[:, 0]).all() and np.isnan(wide[:, N + 1:]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_packing_equals_its_reference(dtype):
+    from tinygrad_seq.kernels import gemm
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((37, 70)).astype(dtype)
+    rows = np.array([3, 0, 36, 5, 5, 12])
+    for col0, ncols in ((0, 70), (10, 33), (69, 1), (0, 0)):
+        ours, theirs = (np.full(gemm.panel_shape(ncols, len(rows), w), np.nan, dtype)
+                        for _ in range(2))
+        gemm.pack_rows(w, rows, col0, ncols, ours)
+        reference.pack_rows(w, rows, col0, ncols, theirs)
+        np.testing.assert_array_equal(ours, theirs)
+        unpacked = theirs.transpose(1, 0, 2).reshape(len(rows), -1)
+        np.testing.assert_array_equal(unpacked[:, :ncols], w[rows, col0:col0 + ncols])
+        assert not unpacked[:, ncols:].any()
+    for k0 in (0, 4):
+        ours, theirs = (np.full(gemm.panel_shape(len(rows), 70 + k0 + 2, w), np.nan, dtype)
+                        for _ in range(2))
+        gemm.pack_columns(w, rows, k0, ours)
+        reference.pack_columns(w, rows, k0, theirs)
+        np.testing.assert_array_equal(ours, theirs)
+        unpacked = theirs.transpose(1, 0, 2).reshape(theirs.shape[1], -1)
+        np.testing.assert_array_equal(unpacked[k0:k0 + 70, :len(rows)], w[rows].T)
+        assert np.isnan(unpacked[:k0]).all() and np.isnan(unpacked[k0 + 70:]).all()
+
+
+def test_gemm_refuses_shapes_that_do_not_fit():
+    """The tiles use raw pointers: a shape that does not fit must raise, not write past C."""
+    import numba
+    from tinygrad_seq.kernels import gemm
+    match = None if numba.config.DISABLE_JIT else "gemm"   # (numpy's twins raise their own)
+    A, w = np.ones((4, 5), np.float32), np.ones((5, 7), np.float32)
+    packed = np.zeros(gemm.panel_shape(7, 5, w), np.float32)
+    with pytest.raises(ValueError, match=match):
+        gemm.gemm(A, packed, np.empty((4, 7 + gemm.panel_width(np.float32)), np.float32))
+    with pytest.raises(ValueError, match=match):
+        gemm.gemm(np.ones((4, 6), np.float32), packed, np.empty((4, 7), np.float32))
+    with pytest.raises(ValueError, match=match):
+        gemm.gemm_rows(A, w, np.empty((3, 7), np.float32))
+
+
+def test_one_hot_symbols():
+    from tinygrad_seq.kernels import recurrent
+    x = np.eye(4)[[[0, 3], [2, 2]]]
+    sym = np.empty((2, 2), np.int64)
+    assert recurrent.one_hot_symbols(x, sym) and sym.tolist() == [[0, 3], [2, 2]]
+    x[1, 0] = 0                                 # a row of zeros (padding): symbol -1
+    assert recurrent.one_hot_symbols(x, sym) and sym.tolist() == [[0, 3], [-1, 2]]
+    for bad in (2.0, 0.5, -1.0):
+        y = x.copy()
+        y[0, 1, 1] = bad                        # a second non-zero, or one that is not 1
+        assert not recurrent.one_hot_symbols(y, sym)

@@ -3,7 +3,9 @@ import os
 import subprocess
 import sys
 import threading
+import weakref
 
+import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
@@ -84,5 +86,133 @@ def test_run_parallel_holds_blas_to_one_thread_while_lanes_run():
         ts.set_blas_threads(2)
         inside = ts.threads.run_parallel(lambda _: blas_threads(), [0, 1])
         assert inside == [{1}, {1}] and blas_threads() == {2}
+    finally:
+        ts.set_blas_threads(1)
+
+
+# ------------------------------------------------------------------------------ teams
+def _barrier_loop():
+    """A jitted job: each thread adds its number into a shared row, one barrier per round,
+    and checks after each barrier that every thread's addition of the round is there."""
+    import numba
+    from tinygrad_seq.kernels.sync import barrier
+
+    @numba.njit(nogil=True)
+    def loop(t, m, flags, stats, seen, rounds):
+        for r in range(rounds):
+            seen[r, t] = t + 1
+            if m > 1:
+                waited = barrier(flags, t, m)
+                if waited < 0:
+                    return
+                stats[t, 0] += waited
+            for j in range(m):
+                if seen[r, j] != j + 1:
+                    seen[r, t] = -1   # a partner's write was not visible after the barrier
+        stats[t, 1] += 1
+    return loop
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="without the JIT a team runs on one thread (tested below)")
+def test_a_team_runs_its_threads_side_by_side_through_barriers():
+    loop = _barrier_loop()
+    team = ts.threads.Team(2)
+    team.adaptive = False
+    seen = np.zeros((500, 2), np.int64)
+    team.run(lambda t, m, flags, stats: loop(t, m, flags, stats, seen, 500))
+    assert team.history[-1][0] == 2 and (seen == [1, 2]).all()
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="without the JIT a team runs on one thread, no workers")
+def test_a_team_keeps_nothing_of_a_job_once_it_has_run():
+    """The fused layers' workspace pool reuses an array only when nothing else refers to it: a
+    team that kept its last job (and so the layer's arrays) alive doubled a step's memory."""
+    team = ts.threads.Team(2)
+    team.adaptive = False
+
+    def job(t, m, flags, stats):
+        pass
+    held = weakref.ref(job)
+    team.run(job)
+    assert team.history[-1][0] == 2
+    del job
+    assert held() is None
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="needs the JIT")
+def test_an_error_in_a_worker_releases_the_barrier_and_reaches_the_caller():
+    loop = _barrier_loop()
+    team = ts.threads.Team(2)
+    team.adaptive = False
+
+    def job(t, m, flags, stats):
+        if t == 1:
+            raise KeyError("worker failed")
+        loop(t, m, flags, stats, np.zeros((10, 2), np.int64), 10)   # would wait for ever
+    with pytest.raises(KeyError, match="worker failed"):
+        team.run(job)
+    seen = np.zeros((5, 2), np.int64)     # the team still works afterwards
+    team.run(lambda t, m, flags, stats: loop(t, m, flags, stats, seen, 5))
+    assert (seen == [1, 2]).all()
+
+
+def test_a_busy_team_runs_another_callers_job_on_one_thread():
+    team = ts.threads.Team(2)
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow(t, m, flags, stats):
+        if t == 0:
+            started.set()
+            release.wait(10)
+    user = threading.Thread(target=team.run, args=(slow,))
+    user.start()
+    started.wait(10)
+    team.run(lambda t, m, flags, stats: calls.append((t, m)))   # must not wait for the team
+    release.set()
+    user.join(10)
+    assert calls == [(0, 1)]
+
+
+def test_the_team_drops_to_one_thread_while_barriers_wait_and_probes_again(monkeypatch):
+    team = ts.threads.Team(2)
+    team.jit, team.threads = True, 2   # the policy alone (also without the JIT)
+    busy = [True]
+
+    def job(t, m, flags, stats):
+        stats[t, :2] = (60, 100) if busy[0] and m > 1 else (0, 100)   # cycles waited, in loops
+    monkeypatch.setattr(team, "_run_threads", lambda job, m: [job(t, m, None, team.stats)
+                                                              for t in range(m)])
+    runs = []
+    for _ in range(2 + ts.threads.COOL + 1 + 2 * ts.threads.COOL):
+        team.run(job)
+        runs.append(team.history[-1][0])
+    # two bad runs, COOL runs on one thread, a probe (still bad), twice as long on one thread
+    assert runs == [2, 2] + [1] * ts.threads.COOL + [2] + [1] * (2 * ts.threads.COOL)
+    busy[0] = False
+    team.run(job)
+    assert team.threads == 2 and team.history[-1][0] == 2     # the probe found it quiet
+    team.run(job)
+    assert team.history[-1] == (2, 0.0)
+
+
+def test_without_the_jit_a_team_never_spins():
+    code = ("import tinygrad_seq as ts; t = ts.threads.Team(2); "
+            "t.run(lambda t, m, flags, stats: print(t, m)); print(t.threads)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, NUMBA_DISABLE_JIT="1"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "1", "1"]
+
+
+def test_a_team_holds_blas_to_one_thread_while_it_runs():
+    team = ts.threads.Team(2)
+    team.adaptive, team.threads = False, 2
+    seen = []
+    try:
+        ts.set_blas_threads(2)
+        team.run(lambda t, m, flags, stats: seen.append(blas_threads()) if t == 0 else None)
+        assert seen == [{1}] and blas_threads() == {2}
     finally:
         ts.set_blas_threads(1)

@@ -9,15 +9,28 @@ TINYGRAD_SEQ_BLAS_THREADS (a number, or "default" to leave BLAS alone) or set_bl
 chooses otherwise. The limit applies to the whole process.
 
 Our own threads (`set_num_threads`, as torch.set_num_threads; TINYGRAD_SEQ_NUM_THREADS in the
-environment; default: the cores this process may run on): a fused recurrent layer splits a
-large batch into lanes of rows that run their whole sequence side by side, one thread each
-(nn/fused.py). Lanes share nothing until the end, and a waiting thread sleeps rather than
-spins, so they cost nothing when the machine is busy. While lanes run, BLAS is held to one
-thread per lane.
+environment; default: the cores this process may run on) run a fused recurrent layer in one of
+two ways (nn/fused.py chooses):
+- lanes (`run_parallel`): a large batch is split into lanes of rows that run their whole
+  sequence side by side, one thread each. Lanes share nothing until the end, and a waiting
+  thread sleeps rather than spins, so they cost nothing when the machine is busy. While lanes
+  run, BLAS is held to one thread per lane.
+- a team (`team(n).run`): a small batch's hidden units are split into n parts whose jitted
+  time loops run side by side and meet at a spin barrier once per time step
+  (kernels/sync.py). A barrier waits for the slowest thread, so on a busy machine, where one
+  thread of the team is often descheduled, the team would lose more than it gains: it watches
+  the share of its loops' time spent waiting, and when that passes WAIT_LIMIT twice in a row
+  it runs on one thread (every part in turn, the same numbers) for COOL runs, then tries n
+  threads again; the cool-down doubles, up to COOL_MAX, while the machine stays busy.
+  Without the JIT (NUMBA_DISABLE_JIT=1) a team always runs on one thread: nothing spins in
+  Python. While a team runs on several threads, BLAS is held to one thread, as for lanes.
 """
+import collections
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 
 _controller = None
 _blas_threads = None    # what set_blas_threads last set (None: BLAS's own default)
@@ -103,3 +116,125 @@ def _from_environment():
     if blas is not None:
         set_blas_threads(blas)
     set_num_threads(_setting("TINYGRAD_SEQ_NUM_THREADS", "default") or _cores())
+
+
+# ---------------------------------------------------------------------------------------------
+# teams: threads that meet at a barrier every time step
+# ---------------------------------------------------------------------------------------------
+WAIT_LIMIT = 0.25   # share of the loops' time spent at barriers that marks a busy machine
+COOL, COOL_MAX = 8, 64   # runs on one thread after that, doubling while it stays busy
+_teams, _teams_lock = {}, threading.Lock()
+
+
+class Team:
+    """n threads, the caller and n - 1 workers started on first use, for jobs that call
+    `job(t, m, flags, stats)` for t in range(m) side by side: thread t of m, the barrier's
+    flags (kernels/sync.py) and stats (m, 4) int64 that the job adds cycles to: [waited at
+    barriers, in the loops, ...] (kernels/recurrent.py). m is n, or 1 while the machine looks busy (see the module's
+    docstring). `history` keeps (m, share of time waited) of the last runs."""
+
+    def __init__(self, n):
+        import numba
+        from .kernels import sync
+        self.n, self._sync = n, sync
+        self.jit = not numba.config.DISABLE_JIT
+        self.flags, self.stats = sync.new_flags(n), np.zeros((n, 4), np.int64)
+        self.threads = n if self.jit else 1   # m for the next run
+        self.adaptive = True                  # False: keep self.threads
+        self._bad = self._cool = 0
+        self._cool_len, self._probing = COOL, False
+        self.history = collections.deque(maxlen=64)
+        self._lock = threading.Lock()
+        self._workers = []
+        self._job = None
+        self._errors = []
+
+    def run(self, job):
+        """Run the job on the team's threads; if another thread is using the team, on this
+        thread alone (m = 1: no barrier, so it can never wait for a busy team)."""
+        if not self._lock.acquire(blocking=False):
+            job(0, 1, self._sync.new_flags(1), np.zeros((1, 4), np.int64))
+            return
+        try:
+            m = self.threads
+            self.flags[:] = self._sync.new_flags(self.n)
+            self.stats[:] = 0
+            if m == 1:
+                job(0, 1, self.flags, self.stats)
+            elif _blas_threads == 1:
+                self._run_threads(job, m)
+            else:   # no idle BLAS thread spinning beside the team (see run_parallel)
+                with _blas().limit(limits=1, user_api="blas"):
+                    self._run_threads(job, m)
+            self._adapt(m)
+        finally:
+            self._lock.release()
+
+    def _run_threads(self, job, m):
+        while len(self._workers) < m - 1:
+            go, done = threading.Event(), threading.Event()
+            worker = threading.Thread(target=self._work, args=(len(self._workers) + 1, go, done),
+                                      name="tinygrad_seq-team", daemon=True)
+            self._workers.append((go, done))
+            worker.start()
+        self._job, self._errors = (job, m), []
+        for go, _ in self._workers[:m - 1]:
+            go.set()
+        try:
+            job(0, m, self.flags, self.stats)
+        except BaseException:
+            self._sync.abort(self.flags)   # partners waiting at a barrier return
+            raise
+        finally:
+            for _, done in self._workers[:m - 1]:
+                done.wait()
+                done.clear()
+            # the job holds the layer's arrays, which the workspace pool hands out again
+            # only once nothing else refers to them (fused/common.workspace)
+            self._job = None
+        if self._errors:
+            raise self._errors[0]
+
+    def _work(self, t, go, done):
+        while True:
+            go.wait()
+            go.clear()
+            job, m = self._job
+            try:
+                job(t, m, self.flags, self.stats)
+            except BaseException as e:   # handed to the caller, which re-raises it
+                self._errors.append(e)
+                self._sync.abort(self.flags)
+            job = None   # not kept alive while waiting (see _run_threads)
+            done.set()
+
+    def _adapt(self, m):
+        """The policy of the module's docstring, after a run on m threads."""
+        waited, total = self.stats[:m, :2].sum(axis=0)
+        share = float(waited) / float(total) if total > 0 else 0.0
+        self.history.append((m, share))
+        if not (self.adaptive and self.jit) or self.n == 1:
+            return
+        if m > 1:
+            self._bad = self._bad + 1 if share > WAIT_LIMIT else 0
+            if self._probing:            # one run on n threads decides
+                self._probing = False
+                if self._bad:
+                    self._cool_len = min(2 * self._cool_len, COOL_MAX)
+                    self.threads, self._cool, self._bad = 1, self._cool_len, 0
+                else:
+                    self._cool_len = COOL
+            elif self._bad >= 2:
+                self.threads, self._cool, self._bad = 1, self._cool_len, 0
+        else:
+            self._cool -= 1
+            if self._cool <= 0:
+                self.threads, self._probing = self.n, True
+
+
+def team(n):
+    """The process's team of n threads (made on first use)."""
+    with _teams_lock:
+        if n not in _teams:
+            _teams[n] = Team(n)
+        return _teams[n]

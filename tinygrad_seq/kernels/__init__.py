@@ -59,6 +59,12 @@ gate blocks side by side along the last axis in PyTorch's order:
     rnn_cell_backward(h_new, dh_new, nonlinearity) -> dpre (B, H)
 `backend.impl.<name>` is the raw fill-the-outputs kernel, unchecked, with the layouts of
 reference.py, for callers that manage their own buffers.
+
+Beside the backend, for the fused recurrent layers' jitted time loops (nn/fused/loops.py):
+gemm.py (a matrix product for few rows, on weights packed once; its numpy twins in
+reference.py), recurrent.py (the LSTM, GRU and RNN loops, calling the cell kernels above),
+sync.py (a barrier for threads inside jitted loops) and simd.py (the vector type and atomics
+they are written with). They are imported on first use, with numba.
 """
 import importlib
 import math

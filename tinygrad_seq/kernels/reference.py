@@ -197,3 +197,34 @@ def rnn_cell_forward(pre, h_new, relu):
 def rnn_cell_backward(h_new, dh_new, dpre, relu):
     """dpre = dh_new * relu'(pre) or dh_new * (1 - h_new^2), from the forward's output h_new"""
     (relu_backward if relu else tanh_backward)(h_new, dh_new, dpre)
+
+
+# ------------------------------------------------------------------------------ small GEMM
+def pack_rows(w, rows, col0, ncols, out):
+    """out (P, R, NR)[p, r, j] = w[rows[r], col0 + p * NR + j] for p * NR + j < ncols, else 0:
+    the matrix w[rows, col0:col0 + ncols] in panels of NR columns, each panel's rows
+    contiguous"""
+    P, R, NR = out.shape
+    padded = np.zeros((R, P * NR), out.dtype)
+    padded[:, :ncols] = w[rows, col0:col0 + ncols]
+    out[...] = padded.reshape(R, P, NR).transpose(1, 0, 2)
+
+
+def pack_columns(w, rows, k0, out):
+    """out[p, k0 + c, j] = w[rows[p * NR + j], c], 0 where p * NR + j >= len(rows): w[rows].T
+    (w.shape[1] rows) packed into out's rows k0.. (the other rows untouched)"""
+    P, _, NR = out.shape
+    padded = np.zeros((w.shape[1], P * NR), out.dtype)
+    padded[:, :len(rows)] = w[rows].T
+    out[:, k0:k0 + w.shape[1]] = padded.reshape(w.shape[1], P, NR).transpose(1, 0, 2)
+
+
+def gemm(A, Bp, C):
+    """C += A @ w; A (M, K), w (K, N) the matrix packed in Bp"""
+    P, K, NR = Bp.shape
+    C += A @ Bp.transpose(1, 0, 2).reshape(K, P * NR)[:, :C.shape[1]]
+
+
+def gemm_rows(A, B, C):
+    """C += A @ B[:, :N], N = C's columns"""
+    C += A @ B[:, :C.shape[1]]

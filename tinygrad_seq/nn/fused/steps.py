@@ -1,14 +1,11 @@
-"""Fused recurrent layers: one tape node per layer and direction, forward over the whole sequence,
-backward through time in reverse. The same numbers as the composed cells in cells.py, faster.
+"""The fused layers with the time loop in Python: per step, one GEMM (numpy's, OpenBLAS) and
+one call of a cell kernel (tinygrad_seq.kernels, numba or its numpy twin). The numpy backend's
+path, and the one for shapes the jitted loops (loops.py) do not take (see __init__.py).
 
-The recipe (cuDNN's, and PyTorch's CPU kernels'):
-- one GEMM per step for everything the gates need from the previous state *and* the input: the
-  step's operand is `hx[s] = [h_{s-1} | 1 | x_s]` (B, H + 1 + I), the weights are stacked to match,
-  `w = [W_hh^T ; b ; W_ih^T]` (H + 1 + I, G*H). The ones column carries the biases and the input
-  columns carry the input projection, so a small input (the seed workload has one feature, whose
-  projection for all steps at once is a memory-bound write) costs a few more rows of a GEMM that
-  runs anyway. All steps' operands live in one array, filled as the loop goes;
-- the gate non-linearities in the element-wise cell kernels of tinygrad_seq.kernels;
+- one GEMM per step for everything the gates need from the previous state *and* the input:
+  the step's operand is `hx[s] = [h_{s-1} | 1 | x_s]` (B, H + 1 + I), the weights are stacked
+  to match, `w = [W_hh^T ; b ; W_ih^T]` (H + 1 + I, G*H). All steps' operands live in one
+  array, filled as the loop goes;
 - only what backward needs is saved: `hx`, the gate activations, the cell states;
 - backward runs the steps in reverse, computing the gate gradients with the cell kernels and
   `dh_{s-1} = dgates_s W_hh` (one GEMM per step); every weight and bias gradient comes from
@@ -16,123 +13,22 @@ The recipe (cuDNN's, and PyTorch's CPU kernels'):
   fastest; only a chunk of gate gradients is alive): `dw^T += sum_s dgates_s^T hx[s]`
   (G*H, H + 1 + I), and the input's gradient from `dx = dgates W_ih`.
 
-The time loop is Python: its own cost, measured at a size where a step's work is nothing
-(batch 2, hidden 4), is 7-10 us per step for forward and backward together, against about
-0.7 ms of GEMMs and kernels per step and lane on the seed and charlm workloads: about 1%.
-Moving it into numba could win no more than that, and numba's `np.dot` needs SciPy.
+The loop's own cost, measured at a size where a step's work is nothing (batch 2, hidden 4), is
+7-10 us per step for forward and backward together.
 
-Steps are numbered in the order they run: step s is time `order[s]` (s, or T-1-s in reverse).
-With `lengths`, a sequence whose length has passed keeps its state and outputs zeros, as the
-composed layers' `where` masks do; its rows of the gate gradients are zero and the state's
-gradient flows past the step unchanged. (The layers zero the input's padding before either
-path, so that a non-finite padding cannot reach a gradient through 0 * nan.)
-
-Lanes: a large batch is split into lanes of rows (at least MIN_LANE_ROWS each, one per thread
-of threads.get_num_threads()). Sequences in a batch never mix, so each lane runs the whole
-forward (and backward) on its own arrays in its own thread; numpy's GEMMs and the numba kernels
-release the GIL. Only the weight gradients and the pictures' norms are added up at the end.
-
-After backward each node keeps `step_grad_norms`: {"h": [||dL/dh_t|| for t in range(T)]} (and
-"c" for the LSTM), the norm of the total gradient reaching each step's hidden (cell) state, by
-time step; `fused` says which composed graph the node stands for. Both are for pictures, as is
-`gate_activations()`, which reads the sigmoid gates back from the saved buffers while they live
-(nothing is computed for it during training).
+Lanes (common.batch_lanes): a large batch is split into lanes of rows that run the whole forward
+(and backward) on their own arrays, each in its own thread (threads.run_parallel); numpy's
+GEMMs and the numba kernels release the GIL. Only the weight gradients and the pictures'
+norms are added up at the end.
 """
-import collections
-import sys
-import threading
-
 import numpy as np
 
-from .. import threads
-from ..autograd import Function
-from ..kernels import backend
-
-
-_POOL = collections.OrderedDict()  # (shape, dtype) -> workspace arrays, last used last
-_POOL_DEPTH = 8     # per shape and thread: live nodes (and lanes) of one shape at once
-_POOL_SHAPES = 32   # shapes kept (a loop over many sequence lengths must not hoard memory)
-_POOL_LOCK = threading.Lock()
-MIN_LANE_ROWS = 64  # split a batch into lanes of no fewer rows (charlm's 32 rows run as one)
-
-
-def _unused_refcount():
-    """What sys.getrefcount reports for a pooled array that nobody else holds: the pool's list
-    and the call's argument (measured, not assumed: CPython versions count borrowed references
-    differently)."""
-    probe = [np.empty(0)]
-    return sys.getrefcount(probe[0])
-
-
-_UNUSED = _unused_refcount()
-
-
-def _workspace(shape, dtype):
-    """An uninitialised array for a whole sequence's gates, states or gradients.
-
-    Fresh arrays of tens of MB cost more in page faults (first touch of new memory) than the
-    cell kernels that fill them, every training step; so arrays are kept here and handed out
-    again once no node holds them any more (after backward frees its saved buffers), which the
-    reference count says. The pool keeps the last _POOL_SHAPES shapes used.
-    """
-    key = (shape, np.dtype(dtype))
-    with _POOL_LOCK:
-        arrays = _POOL.pop(key, [])
-        _POOL[key] = arrays
-        if len(_POOL) > _POOL_SHAPES:
-            _POOL.popitem(last=False)   # the least recently used shape
-        for i in range(len(arrays)):
-            if sys.getrefcount(arrays[i]) == _UNUSED:
-                return arrays[i]
-        a = np.empty(shape, dtype)
-        if len(arrays) < _POOL_DEPTH * threads.get_num_threads():
-            arrays.append(a)
-        return a
-
-
-def _lanes(B):
-    """The batch's rows as slices, one lane per thread (see the module's docstring)."""
-    n = max(1, min(threads.get_num_threads(), B // MIN_LANE_ROWS))
-    bounds = [B * k // n for k in range(n + 1)]
-    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
-
-
-def _stack_operands(x, h0, reverse):
-    """hx (T + 1, B, H + 1 + I): row block s = [h_{s-1} | 1 | x at step s]; h_{-1} = h0 filled,
-    the states of later steps filled by the loop."""
-    T, B, I = x.shape
-    H = h0.shape[1]
-    hx = _workspace((T + 1, B, H + 1 + I), x.dtype)
-    hx[0, :, :H] = h0
-    hx[:, :, H] = 1
-    hx[:T, :, H + 1:] = x[::-1] if reverse else x
-    hx[T, :, H + 1:] = 0
-    return hx
-
-
-def _stack_weights(w_ih, w_hh, bias):
-    """[W_hh^T ; bias ; W_ih^T]: the weights of hx's columns (bias None: a zero row)."""
-    w = np.empty((w_hh.shape[1] + 1 + w_ih.shape[1], w_hh.shape[0]), w_hh.dtype)
-    H = w_hh.shape[1]
-    w[:H] = w_hh.T
-    w[H] = 0 if bias is None else bias
-    w[H + 1:] = w_ih.T
-    return w
-
-
-def _as_steps(x):
-    """x (T, B, I), or (B, I) for one step (a fused cell, which thus needs no reshape node)."""
-    return x if x.ndim == 3 else x[None]
-
-
-def _order(T, reverse):
-    """The time of step s: s, or T - 1 - s in reverse."""
-    return np.arange(T)[::-1] if reverse else np.arange(T)
-
-
-def _valid(order, lengths):
-    """(T, B) bool, is step s inside each sequence; None without lengths."""
-    return None if lengths is None else order[:, None] < np.asarray(lengths)[None, :]
+from ... import threads
+from ...autograd import Function
+from ...kernels import backend
+from .common import (add_up, as_steps, batch_lanes, gate_values, input_grad, operands,
+                     split_weight_grad, stack_weights, step_order, time_order, valid_steps,
+                     workspace)
 
 
 def _from_above(grad_out, t, valid, s, rows):
@@ -147,19 +43,6 @@ def _step_squares(grad, valid, s, rows):
     output gets no gradient in the composed graph (its state goes around the cell)."""
     flat = (grad if valid is None else grad * valid[s, rows, None]).reshape(-1)
     return float(np.dot(flat, flat))
-
-
-def _add_up(parts):
-    """The lanes' weight gradients and squared step norms -> their sums and the step norms."""
-    dw = [sum(grads) for grads in zip(*(p[0] for p in parts))]
-    norms = [np.sqrt(sum(squares)).tolist() for squares in zip(*(p[1] for p in parts))]
-    return dw, norms
-
-
-def _split_weight_grad(dw_t, H, has_bias):
-    """dw^T (G*H, H + 1 + I) -> dW_ih (G*H, I), dW_hh (G*H, H), db (G*H,) or None."""
-    return (np.ascontiguousarray(dw_t[:, H + 1:]), np.ascontiguousarray(dw_t[:, :H]),
-            dw_t[:, H].copy() if has_bias else None)
 
 
 _CHUNK_ROWS = 1024   # rows of the weight-gradient GEMMs: OpenBLAS runs best near this
@@ -177,7 +60,7 @@ class _GateGrads:
 
     def __init__(self, dx, T, B, widths, dtype):
         self.steps = min(T, max(1, _CHUNK_ROWS // max(B, 1)))
-        self.bufs = [_workspace((self.steps, B, w), dtype) for w in widths]
+        self.bufs = [workspace((self.steps, B, w), dtype) for w in widths]
         self.dx, self.T, self.B = dx, T, B
 
     def at(self, s):
@@ -197,28 +80,14 @@ class _GateGrads:
             self.dx[s:s + n] = (rows(self.bufs[0][:n]) @ w_ih).reshape(self.dx[s:s + n].shape)
 
 
-def _input_grad(node, x_shape, dtype):
-    """An array for the input's gradient, steps in run order (None if x needs none)."""
-    return None if node.parents[0] is None else np.empty(x_shape, dtype)
-
-
-def _time_order(dx, order, shape):
-    """dx with the steps put back in time order, shaped as x was ((B, I) for one step)."""
-    return None if dx is None else (dx if order[0] == 0 else dx[order]).reshape(shape)
-
-
 def _gate_activations(node, act_of_lane, gates):
-    """{gate: (T, B, H) values in time order} of the sigmoid gates named in `gates` (name ->
-    block of the lanes' act arrays), and the (T, B) mask of steps inside each sequence (None:
-    every step). Read from the buffers forward saved: None once backward has freed them (call
-    backward(retain_graph=True) to keep them)."""
+    """common.gate_values of the lanes' act arrays (act_of_lane picks a lane's from its saved
+    arrays): None once backward has freed them."""
     if not node.saved:
         return None
     lanes, order, valid = node.saved[0], node.saved[3], node.saved[4]
-    act = np.concatenate([act_of_lane(arrays) for _, arrays in lanes], axis=1)[order]
-    H = node.fused["hidden_size"]
-    return ({name: act[:, :, k * H:(k + 1) * H] for name, k in gates.items()},
-            None if valid is None else valid[order])
+    act = np.concatenate([act_of_lane(arrays) for _, arrays in lanes], axis=1)
+    return gate_values(act, order, valid, node.fused["hidden_size"], gates)
 
 
 class LSTMSequence(Function):
@@ -234,24 +103,24 @@ class LSTMSequence(Function):
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, lengths=None,
                 layer=0):
-        x = _as_steps(x)
+        x = as_steps(x)
         T, B, _ = x.shape
         H = h0.shape[1]
         self.fused = {"cell": "LSTM", "steps": T, "layer": layer,
                       "direction": "reverse" if reverse else "forward", "hidden_size": H}
-        w = _stack_weights(w_ih, w_hh, None if b_ih is None else b_ih + b_hh)
-        order = _order(T, reverse)
-        valid = _valid(order, lengths)
+        w = stack_weights(w_ih, w_hh, None if b_ih is None else b_ih + b_hh)
+        order = step_order(T, reverse)
+        valid = valid_steps(order, lengths)
         out = np.empty((T, B, H), x.dtype)
         h_n, c_n = np.empty((B, H), x.dtype), np.empty((B, H), x.dtype)
         cell = backend.impl.lstm_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            hx = operands(x[:, rows], h0[rows], reverse)
             Bl = hx.shape[1]
-            act = _workspace((T, Bl, 4 * H), x.dtype)
-            c = _workspace((T + 1, Bl, H), x.dtype)
-            tanh_c = _workspace((T, Bl, H), x.dtype)
+            act = workspace((T, Bl, 4 * H), x.dtype)
+            c = workspace((T + 1, Bl, H), x.dtype)
+            tanh_c = workspace((T, Bl, H), x.dtype)
             gates = np.empty((Bl, 4 * H), x.dtype)
             scratch = np.empty((Bl, H), x.dtype)
             c[0] = c0[rows]
@@ -268,7 +137,7 @@ class LSTMSequence(Function):
             h_n[rows], c_n[rows] = hx[T, :, :H], c[T]   # h0, c0 when T = 0
             return rows, (hx, act, c, tanh_c)
 
-        lanes = threads.run_parallel(lane, _lanes(B))
+        lanes = threads.run_parallel(lane, batch_lanes(B))
         self.save_for_backward(lanes, w_ih, w_hh, order, valid, b_ih is not None)
         return out, h_n, c_n
 
@@ -276,7 +145,7 @@ class LSTMSequence(Function):
         lanes, w_ih, w_hh, order, valid, has_bias = self.saved
         T, B, H = grad_out.shape
         dtype = grad_out.dtype
-        dx = _input_grad(self, (T, B, w_ih.shape[1]), dtype)
+        dx = input_grad(self, (T, B, w_ih.shape[1]), dtype)
         dh0, dc0 = np.empty((B, H), dtype), np.empty((B, H), dtype)
         cell = backend.impl.lstm_cell_backward
 
@@ -307,10 +176,10 @@ class LSTMSequence(Function):
             dh0[rows], dc0[rows] = dh, dc
             return [dw_t], [squares_h, squares_c]
 
-        (dw_t,), (norms_h, norms_c) = _add_up(threads.run_parallel(lane, lanes))
+        (dw_t,), (norms_h, norms_c) = add_up(threads.run_parallel(lane, lanes))
         self.step_grad_norms = {"h": norms_h, "c": norms_c}
-        dw_ih, dw_hh, db = _split_weight_grad(dw_t, H, has_bias)
-        dx = _time_order(dx, order, self.in_shapes[0])
+        dw_ih, dw_hh, db = split_weight_grad(dw_t, H, has_bias)
+        dx = time_order(dx, order, self.in_shapes[0])
         return (dx, dh0, dc0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
 
 
@@ -332,13 +201,13 @@ class GRUSequence(Function):
 
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reset_after=True, reverse=False,
                 lengths=None, layer=0):
-        x = _as_steps(x)
+        x = as_steps(x)
         T, B, I = x.shape
         H = h0.shape[1]
         self.fused = {"cell": "GRU", "steps": T, "layer": layer,
                       "direction": "reverse" if reverse else "forward", "hidden_size": H}
-        order = _order(T, reverse)
-        valid = _valid(order, lengths)
+        order = step_order(T, reverse)
+        valid = valid_steps(order, lengths)
         w_h = np.empty((H + 1, 3 * H), x.dtype)            # rows of [h | 1]
         w_h[:H], w_h[H] = w_hh.T, 0 if b_hh is None else b_hh
         w_x = np.empty((1 + I, 3 * H), x.dtype)            # rows of [1 | x]
@@ -348,16 +217,16 @@ class GRUSequence(Function):
         cell = backend.impl.gru_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            hx = operands(x[:, rows], h0[rows], reverse)
             Bl = hx.shape[1]
-            act = _workspace((T, Bl, 3 * H), x.dtype)
-            hs = _workspace((T + 1, Bl, H), x.dtype)     # states, contiguous for the kernels
+            act = workspace((T, Bl, 3 * H), x.dtype)
+            hs = workspace((T + 1, Bl, H), x.dtype)     # states, contiguous for the kernels
             gx = np.empty((Bl, 3 * H), x.dtype)
             hs[0] = h0[rows]
             if reset_after:
-                gh_or_rh = gh = _workspace((T, Bl, 3 * H), x.dtype)
+                gh_or_rh = gh = workspace((T, Bl, 3 * H), x.dtype)
             else:
-                gh_or_rh = rh = _workspace((T, Bl, H + 1), x.dtype)
+                gh_or_rh = rh = workspace((T, Bl, H + 1), x.dtype)
                 rh[:, :, H] = 1
                 gh_rz = np.empty((Bl, 2 * H), x.dtype)
             for s in range(T):
@@ -384,7 +253,7 @@ class GRUSequence(Function):
             h_n[rows] = hs[T]
             return rows, (hx, hs, act, gh_or_rh)
 
-        lanes = threads.run_parallel(lane, _lanes(B))
+        lanes = threads.run_parallel(lane, batch_lanes(B))
         self.save_for_backward(lanes, w_ih, w_hh, order, valid, b_ih is not None, reset_after)
         return out, h_n
 
@@ -392,7 +261,7 @@ class GRUSequence(Function):
         lanes, w_ih, w_hh, order, valid, has_bias, reset_after = self.saved
         T, B, H = grad_out.shape
         dtype = grad_out.dtype
-        dx = _input_grad(self, (T, B, w_ih.shape[1]), dtype)
+        dx = input_grad(self, (T, B, w_ih.shape[1]), dtype)
         dh0 = np.empty((B, H), dtype)
         cell = backend.impl.gru_cell_backward
 
@@ -440,11 +309,11 @@ class GRUSequence(Function):
             dh0[rows] = dh
             return [dw_x_t, dw_h_t], [squares_h]
 
-        (dw_x_t, dw_h_t), (norms_h,) = _add_up(threads.run_parallel(lane, lanes))
+        (dw_x_t, dw_h_t), (norms_h,) = add_up(threads.run_parallel(lane, lanes))
         self.step_grad_norms = {"h": norms_h}
         dw_grads = (np.ascontiguousarray(dw_x_t[:, 1:]), np.ascontiguousarray(dw_h_t[:, :H]))
         biases = (dw_x_t[:, 0].copy(), dw_h_t[:, H].copy()) if has_bias else ()
-        return (_time_order(dx, order, self.in_shapes[0]), dh0) + dw_grads + biases
+        return (time_order(dx, order, self.in_shapes[0]), dh0) + dw_grads + biases
 
 
 class RNNSequence(Function):
@@ -456,23 +325,23 @@ class RNNSequence(Function):
 
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
                 reverse=False, lengths=None, layer=0):
-        x = _as_steps(x)
+        x = as_steps(x)
         T, B, _ = x.shape
         H = h0.shape[1]
         self.fused = {"cell": "RNN", "steps": T, "layer": layer,
                       "direction": "reverse" if reverse else "forward", "hidden_size": H}
-        w = _stack_weights(w_ih, w_hh, None if b_ih is None else b_ih + b_hh)
-        order = _order(T, reverse)
-        valid = _valid(order, lengths)
+        w = stack_weights(w_ih, w_hh, None if b_ih is None else b_ih + b_hh)
+        order = step_order(T, reverse)
+        valid = valid_steps(order, lengths)
         relu = nonlinearity == "relu"
         out = np.empty((T, B, H), x.dtype)
         h_n = np.empty((B, H), x.dtype)
         cell = backend.impl.rnn_cell_forward
 
         def lane(rows):
-            hx = _stack_operands(x[:, rows], h0[rows], reverse)
+            hx = operands(x[:, rows], h0[rows], reverse)
             Bl = hx.shape[1]
-            hs = _workspace((T + 1, Bl, H), x.dtype)   # hs[s + 1]: the cell's output at step s
+            hs = workspace((T + 1, Bl, H), x.dtype)   # hs[s + 1]: the cell's output at step s
             pre = np.empty((Bl, H), x.dtype)
             for s in range(T):
                 np.dot(hx[s], w, out=pre)
@@ -487,7 +356,7 @@ class RNNSequence(Function):
             h_n[rows] = hx[T, :, :H]
             return rows, (hx, hs)
 
-        lanes = threads.run_parallel(lane, _lanes(B))
+        lanes = threads.run_parallel(lane, batch_lanes(B))
         self.save_for_backward(lanes, w_ih, w_hh, order, valid, relu, b_ih is not None)
         return out, h_n
 
@@ -495,7 +364,7 @@ class RNNSequence(Function):
         lanes, w_ih, w_hh, order, valid, relu, has_bias = self.saved
         T, B, H = grad_out.shape
         dtype = grad_out.dtype
-        dx = _input_grad(self, (T, B, w_ih.shape[1]), dtype)
+        dx = input_grad(self, (T, B, w_ih.shape[1]), dtype)
         dh0 = np.empty((B, H), dtype)
         cell = backend.impl.rnn_cell_backward
 
@@ -522,27 +391,8 @@ class RNNSequence(Function):
             dh0[rows] = dh
             return [dw_t], [squares_h]
 
-        (dw_t,), (norms_h,) = _add_up(threads.run_parallel(lane, lanes))
+        (dw_t,), (norms_h,) = add_up(threads.run_parallel(lane, lanes))
         self.step_grad_norms = {"h": norms_h}
-        dw_ih, dw_hh, db = _split_weight_grad(dw_t, H, has_bias)
-        dx = _time_order(dx, order, self.in_shapes[0])
+        dw_ih, dw_hh, db = split_weight_grad(dw_t, H, has_bias)
+        dx = time_order(dx, order, self.in_shapes[0])
         return (dx, dh0, dw_ih, dw_hh) + ((db, db) if has_bias else ())
-
-
-SEQUENCES = {"LSTM": LSTMSequence, "GRU": GRUSequence, "RNN": RNNSequence}
-
-
-def fused_direction(mode, x, state, params, *, reverse=False, lengths=None, layer=0, **options):
-    """One layer, one direction of an RNN/LSTM/GRU as one node: x (T, B, I) (or (B, I), one
-    step: the output is then (1, B, H)), state [h0 (, c0)], params (w_ih, w_hh, b_ih, b_hh)
-    with None biases -> output (T, B, H), [h_n (, c_n)]."""
-    w_ih, w_hh, b_ih, b_hh = params
-    weights = (w_ih, w_hh) if b_ih is None else params
-    out, *last = SEQUENCES[mode].apply(x, *state, *weights, reverse=reverse, lengths=lengths,
-                                       layer=layer, **options)
-    return out, last
-
-
-def fused_cell(mode, x, state, params, **options):
-    """One step of a cell as one node: x (B, I), state [h (, c)] -> [h' (, c')]."""
-    return fused_direction(mode, x, state, params, **options)[1]

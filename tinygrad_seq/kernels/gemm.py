@@ -1,0 +1,200 @@
+"""A matrix product for few rows, with the weights packed once: C = A @ B (or C += A @ B).
+
+The recurrent layers' per-step products have few rows (a batch of 32) and the same weights at
+every step. OpenBLAS re-packs the weight matrix on every call and runs these shapes at 64-86
+GFLOP/s on one core of this project's machine, where the core's vector peak is 117. Packing
+the weights once per sequence and running a register-blocked micro-kernel over them reaches
+110-115 (benchmarks/kernels.py), and being numba it can run inside a jitted time loop.
+
+    gemm(A (M, K), Bp (P, K, NR), C (M, N))
+                                       C += A @ w, w (K, N) the matrix Bp packs:
+                                       Bp[p, k, j] = w[k, p * NR + j], zeros past N
+    gemm_rows(A (M, K), B (K, N'), C (M, N))
+                                       C += A @ B[:, :N] (B unpacked, N <= N', rows contiguous)
+(They add to C: a caller that wants C = A @ w zeroes C first. A flag instead would compile them
+once per constant it is called with: numba specialises a jitted callee on literal arguments.)
+Packing, from a matrix's rows (the recurrent layers pack each part's gates, kernels/recurrent.py):
+    pack_rows(w, rows, col0, ncols, out (P, len(rows), NR))
+                                       packs w[rows, col0:col0 + ncols]
+    pack_columns(w, rows, k0, out (P, K', NR))
+                                       packs w[rows].T into out's rows k0 .. k0 + w.shape[1] - 1
+
+A and C may be views with any row stride (A any strides at all: a transposed view is read as
+such); C's and B's rows must be contiguous. NR = 4 vectors (64 float32 or 32 float64 where the
+CPU has AVX-512).
+
+How: C is cut into tiles of 4 rows x NR columns, each held in 16 vector accumulators (simd.py)
+while k runs over the whole of K: per k, 4 vector loads of the panel's row k, 4 broadcasts of
+A's elements and 16 fused multiply-adds. Each element of C is summed over k in order, with one
+rounding per multiply-add (as BLAS kernels do; no reassociation, no fastmath). Rows past the
+last multiple of 4, and columns past the last whole panel, run tiles of one row by one vector,
+the last one loading and storing only the columns that exist (masked loads and stores): the
+recurrent layers' shapes (32 or 500 rows, 128 or more columns) seldom need them, and fewer
+tile shapes compile sooner.
+
+The numpy twins in reference.py have the same signatures; under NUMBA_DISABLE_JIT=1 they are
+what this module exports.
+"""
+import numba
+import numpy as np
+
+from . import reference
+from .simd import VECTOR_BYTES, vfma, vload, vload_first, vsplat, vstore, vstore_first, width
+
+MR, NV = 4, 4   # a tile: rows x vectors (16 accumulators, half of AVX-512's registers)
+
+
+def panel_width(dtype):
+    """NR, the columns of a packed panel for `dtype`."""
+    return NV * width(dtype)
+
+
+def panels(n, dtype):
+    """How many panels hold n columns."""
+    nr = panel_width(dtype)
+    return (n + nr - 1) // nr
+
+
+# ------------------------------------------------------------------------------ tiles
+# One function per tile shape, written out: the accumulators must be separate SSA values for
+# LLVM to keep them in registers. A tile adds its product to C. `b` is the flat offset of the tile's first column in B's row 0, `rb` B's row stride; `c` the
+# flat offset of the tile's first element in C, `rc` C's row stride; `n` (the one-vector tile)
+# how many columns exist.
+def _tile_4x4(A, i, K, B, b, rb, C, c, rc):
+    W = VECTOR_BYTES // C.itemsize
+    c00, c01, c02, c03 = vload(C, c), vload(C, c + W), vload(C, c + 2 * W), vload(C, c + 3 * W)
+    d = c + rc
+    c10, c11, c12, c13 = vload(C, d), vload(C, d + W), vload(C, d + 2 * W), vload(C, d + 3 * W)
+    d = c + 2 * rc
+    c20, c21, c22, c23 = vload(C, d), vload(C, d + W), vload(C, d + 2 * W), vload(C, d + 3 * W)
+    d = c + 3 * rc
+    c30, c31, c32, c33 = vload(C, d), vload(C, d + W), vload(C, d + 2 * W), vload(C, d + 3 * W)
+    for k in range(K):
+        o = b + k * rb
+        b0, b1, b2, b3 = vload(B, o), vload(B, o + W), vload(B, o + 2 * W), vload(B, o + 3 * W)
+        a = vsplat(A[i, k])
+        c00, c01, c02, c03 = vfma(a, b0, c00), vfma(a, b1, c01), vfma(a, b2, c02), \
+            vfma(a, b3, c03)
+        a = vsplat(A[i + 1, k])
+        c10, c11, c12, c13 = vfma(a, b0, c10), vfma(a, b1, c11), vfma(a, b2, c12), \
+            vfma(a, b3, c13)
+        a = vsplat(A[i + 2, k])
+        c20, c21, c22, c23 = vfma(a, b0, c20), vfma(a, b1, c21), vfma(a, b2, c22), \
+            vfma(a, b3, c23)
+        a = vsplat(A[i + 3, k])
+        c30, c31, c32, c33 = vfma(a, b0, c30), vfma(a, b1, c31), vfma(a, b2, c32), \
+            vfma(a, b3, c33)
+    vstore(C, c, c00)
+    vstore(C, c + W, c01)
+    vstore(C, c + 2 * W, c02)
+    vstore(C, c + 3 * W, c03)
+    d = c + rc
+    vstore(C, d, c10)
+    vstore(C, d + W, c11)
+    vstore(C, d + 2 * W, c12)
+    vstore(C, d + 3 * W, c13)
+    d = c + 2 * rc
+    vstore(C, d, c20)
+    vstore(C, d + W, c21)
+    vstore(C, d + 2 * W, c22)
+    vstore(C, d + 3 * W, c23)
+    d = c + 3 * rc
+    vstore(C, d, c30)
+    vstore(C, d + W, c31)
+    vstore(C, d + 2 * W, c32)
+    vstore(C, d + 3 * W, c33)
+
+
+def _tile_1x1(A, i, K, B, b, rb, C, c, rc, n):
+    c0 = vload_first(C, c, n)
+    for k in range(K):
+        c0 = vfma(vsplat(A[i, k]), vload_first(B, b + k * rb, n), c0)
+    vstore_first(C, c, c0, n)
+
+
+def _gemm(A, B, panel_stride, row_stride, C):
+    """C += A @ w, where w[k, j] is B's element p * panel_stride + k * row_stride + j % NR
+    (p = j // NR), counting from B's data pointer (B 2-D, whichever layout it holds)."""
+    M, K = A.shape
+    N = C.shape[1]
+    W = VECTOR_BYTES // C.itemsize
+    NR = NV * W
+    rc = C.strides[0] // C.itemsize
+    whole = M - M % MR
+    for p in range((N + NR - 1) // NR):
+        j, b = p * NR, p * panel_stride
+        tiled = whole if j + NR <= N else 0     # rows in 4 x NR tiles; the rest by vector
+        for i in range(0, tiled, MR):
+            _tile_4x4(A, i, K, B, b, row_stride, C, i * rc + j, rc)
+        for v in range(j, min(j + NR, N), W):
+            for i in range(tiled, M):
+                _tile_1x1(A, i, K, B, b + v - j, row_stride, C, i * rc + v, rc, min(W, N - v))
+
+
+def _check(A, B, C, K_B, N_B):
+    """The shapes fit, w being (K_B, N_B) (the tiles read and write through raw pointers: a
+    wrong shape would not raise but overwrite memory); B 2-D."""
+    if A.shape[0] != C.shape[0] or K_B != A.shape[1] or N_B < C.shape[1]:
+        raise ValueError("gemm: shapes do not fit")
+    if (B.size and B.strides[1] != B.itemsize) or (C.size and (
+            C.strides[1] != C.itemsize or C.strides[0] < C.shape[1] * C.itemsize)):
+        raise ValueError("gemm: B's and C's rows must be contiguous, C's rows apart")
+
+
+def gemm(A, Bp, C):
+    P, K, NR = Bp.shape
+    if NR != NV * (VECTOR_BYTES // Bp.itemsize):
+        raise ValueError("gemm: Bp's panels are not NR wide")
+    B = Bp.reshape(P * K, NR)    # one type of B for both entry points: one compiled _gemm
+    _check(A, B, C, K, P * NR)
+    _gemm(A, B, K * NR, NR, C)
+
+
+def gemm_rows(A, B, C):
+    _check(A, B, C, B.shape[0], B.shape[1])
+    _gemm(A, B, NV * (VECTOR_BYTES // B.itemsize), B.strides[0] // B.itemsize, C)
+
+
+# ------------------------------------------------------------------------------ packing
+def panel_shape(n, K, like):
+    """(P, K, NR): the shape of n columns of K rows packed, for like's dtype (jittable)."""
+    NR = NV * (VECTOR_BYTES // like.itemsize)
+    return (n + NR - 1) // NR, K, NR
+
+
+def pack_rows(w, rows, col0, ncols, out):
+    NR = out.shape[2]
+    for p in range(out.shape[0]):
+        for r in range(len(rows)):
+            for j in range(NR):
+                c = p * NR + j
+                out[p, r, j] = w[rows[r], col0 + c] if c < ncols else 0
+
+
+def pack_columns(w, rows, k0, out):
+    NR = out.shape[2]
+    for p in range(out.shape[0]):
+        for j in range(NR):
+            r = p * NR + j
+            if r < len(rows):
+                for c in range(w.shape[1]):
+                    out[p, k0 + c, j] = w[rows[r], c]
+            else:
+                for c in range(w.shape[1]):
+                    out[p, k0 + c, j] = 0
+
+
+# ------------------------------------------------------------------------------ jit
+# The products compile once per dtype and layout of A (the recurrent loops pass every A as a
+# slice, layout 'A'); the packing is inlined into its callers, so that the constants it is
+# called with (a column, a row) do not compile it again.
+if numba.config.DISABLE_JIT:    # the vector intrinsics need the JIT: numpy twins instead
+    gemm, gemm_rows = reference.gemm, reference.gemm_rows
+    pack_rows, pack_columns = reference.pack_rows, reference.pack_columns
+else:
+    _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+    _inline = numba.njit(inline="always", error_model="numpy", nogil=True)
+    _tile_4x4, _tile_1x1, _gemm = _jit(_tile_4x4), _jit(_tile_1x1), _jit(_gemm)
+    _check, gemm, gemm_rows = _jit(_check), _jit(gemm), _jit(gemm_rows)
+    pack_rows, pack_columns, panel_shape = (_inline(pack_rows), _inline(pack_columns),
+                                            _inline(panel_shape))

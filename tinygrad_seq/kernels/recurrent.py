@@ -1,0 +1,537 @@
+"""The fused recurrent layers' time loops, in numba: one call runs a whole sequence's forward
+(or backward) through time, so no Python runs between steps.
+
+Parts and threads. The layer's H hidden units are cut into n equal parts of h units; part k
+owns units [k h, (k + 1) h) and the G gate rows that compute them (i, f, g, o of its units for
+the LSTM; r, z, n for the GRU), `rows[k]` in the weights' PyTorch row order, so that each part
+is an ordinary recurrent layer of h units for the cell kernels of loops.py, which run
+unchanged. A call is thread t of m (threads.Team) and runs parts t n / m .. (t + 1) n / m - 1:
+m = n threads, one part each, meeting at a barrier (sync.py) once per time step, where the
+parts exchange their new state; or m = 1 thread running every part in turn, without barriers.
+The arithmetic is the same either way, so are the numbers. (nn/fused/loops.py also runs lanes
+of a batch's rows, each with n = 1.)
+
+What the caller lays out, steps in run order (step s is time order[s]):
+    hx (T + 1, B, H + 1 + I)  row block s = [h_{s-1} | 1 | x_s]: step s's operand; h_{-1} = h0,
+                         and the loop writes h_s into block s + 1 as it goes
+    valid (T, B) uint8   is step s inside each sequence (all ones without lengths): past its
+                         end a sequence keeps its state, outputs zeros, gets no gradient
+    sym (T, B) int64     for an input of one-hot rows (one_hot_symbols), the symbol of each
+                         (-1 for a row of zeros), else a (0, B) array: the input's product is
+                         then a row of a table, x_s W_ih^T = W_ih^T[sym[s]], instead of I
+                         columns of the step's product, and its weight gradient a
+                         scatter-add of the gate gradients' rows
+Each thread packs its parts' weights once per call (gemm.pack_columns, pack_rows): forward,
+[W_hh^T ; b ; W_ih^T]'s columns of the part's gates; backward, W_hh's rows of each part by the
+part's units, and W_ih's rows for the input's gradient.
+
+Backward: a step's gate gradients go into a ring of R steps, dG (n, R B, G h); after the
+step's barrier part k's gradient of the previous state is sum_j dG_j W_hh[rows[j], units of
+k]. Every R steps, once a chunk of the ring is complete, each part adds the chunk's products
+to its weight gradient, dW_k^T += hx^T dG_k (one product of R B rows, while they are hot in
+the cache), and fills its share of the input's gradient, dx_k = dG_k W_ih[rows[k]] (n partial
+sums the caller adds up). At the end each part writes its rows of dW_ih, dW_hh and the bias.
+
+`stats[t]` (int64) gets thread t's cycles (the CPU's cycle counter): [WAITED] at barriers,
+[TOTAL] in the whole call, [PRODUCTS] in matrix products, [CELLS] in the cell kernels.
+threads.Team reads the first two to decide how many threads to run; benchmarks/rnn_profile.py
+all four.
+"""
+import numba
+import numpy as np
+
+from .gemm import gemm, gemm_rows, pack_columns, pack_rows, panel_shape
+from .loops import (gru_cell_backward, gru_cell_forward, lstm_cell_backward, lstm_cell_forward,
+                    rnn_cell_backward, rnn_cell_forward)
+from .sync import barrier
+
+if numba.config.DISABLE_JIT:   # the counter and prefetch are LLVM intrinsics: Python stand-ins
+    from time import perf_counter_ns as cycles
+
+    def prefetch(a, i):
+        pass
+else:
+    from .simd import cycles, prefetch
+
+
+WAITED, TOTAL, PRODUCTS, CELLS = 0, 1, 2, 3   # the columns of stats
+
+
+# ------------------------------------------------------------------------------ shared pieces
+def _parts(t, m, n):
+    """The parts thread t of m runs."""
+    return t * n // m, (t + 1) * n // m
+
+
+def _meet(flags, t, m, stats):
+    """Wait for every other thread at the barrier (m > 1); False if the team was aborted."""
+    if m == 1:
+        return True
+    waited = barrier(flags, t, m)
+    stats[t, WAITED] += waited
+    return waited >= 0
+
+
+def one_hot_symbols(x, sym):
+    """True, with sym (T, B) the symbol of each row of x (T, B, I), if every row is one-hot
+    or all zeros (symbol -1: a sequence's padding); False as soon as one is not."""
+    for t in range(x.shape[0]):
+        for b in range(x.shape[1]):
+            sym[t, b] = -1
+            for v in range(x.shape[2]):
+                if x[t, b, v] == 0:
+                    continue
+                if x[t, b, v] != 1 or sym[t, b] >= 0:
+                    return False
+                sym[t, b] = v
+    return True
+
+
+def _prefetch(a):
+    """Start loading a's cache lines (a contiguous array) into L2: the next step's saved
+    activations, while this step's products run (the backward's cells then find them)."""
+    for i in range(0, a.size, 64 // a.itemsize):
+        prefetch(a, i)
+
+
+def _zero(a):
+    """a (2-D) = 0, as a loop (an array assignment compiles numpy's broadcasting)."""
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            a[i, j] = 0
+
+
+def _gather(tab, sym, s, out):
+    """out[b] = tab[sym[s, b]]: a one-hot input's product for step s (0 for a zero row)."""
+    for b in range(out.shape[0]):
+        v = sym[s, b]
+        for j in range(out.shape[1]):
+            out[b, j] = tab[v, j] if v >= 0 else 0
+
+
+def _emit(valid, s, state, hx, u, out, time, r0):
+    """Part of the new state (B, h), units u.., into hx's next block and the output (rows
+    r0..); past a sequence's end the state is the previous one and the output zero."""
+    for b in range(state.shape[0]):
+        keep = valid[s, b]
+        for j in range(state.shape[1]):
+            if not keep:
+                state[b, j] = hx[s, b, u + j]
+            hx[s + 1, b, u + j] = state[b, j]
+            out[time, r0 + b, u + j] = state[b, j] if keep else 0
+
+
+def _add_from_above(valid, s, grad_out, time, r0, u, dh):
+    """dh += the output's gradient (rows r0.., units u..) where the step is inside the
+    sequence (a select, not a product: a nan arriving on a padded output reaches nothing)."""
+    for b in range(dh.shape[0]):
+        if valid[s, b]:
+            for j in range(dh.shape[1]):
+                dh[b, j] += grad_out[time, r0 + b, u + j]
+
+
+def _squares(valid, s, g):
+    """sum of g^2 (float64) over the rows inside their sequence, for step_grad_norms."""
+    total = 0.0
+    for b in range(g.shape[0]):
+        if valid[s, b]:
+            for j in range(g.shape[1]):
+                total += np.float64(g[b, j]) * np.float64(g[b, j])
+    return total
+
+
+def _zero_done(valid, s, grads):
+    """Past a sequence's end its gate gradients are zero."""
+    for b in range(valid.shape[1]):
+        if not valid[s, b]:
+            for j in range(grads.shape[1]):
+                grads[b, j] = 0
+
+
+def _pass_done(valid, s, new, old):
+    """Past a sequence's end the state's gradient passes the step unchanged."""
+    for b in range(valid.shape[1]):
+        if not valid[s, b]:
+            for j in range(new.shape[1]):
+                new[b, j] = old[b, j]
+
+
+def _forward_weights(blocks, rows, k0, k1, K):
+    """(k1 - k0, P, K, NR): part k's columns of the blocks' transposes stacked, blocks[0].T
+    on blocks[1].T on ..., their first K rows (a one-hot input's W_ih block is left out),
+    packed; blocks are (G H, n_i) arrays: [W_hh^T ; b ; W_ih^T] for the LSTM and RNN."""
+    wf = np.empty((k1 - k0,) + panel_shape(rows.shape[1], K, blocks[0]), blocks[0].dtype)
+    for k in range(k0, k1):
+        top = 0
+        for block in blocks:
+            if top < K:
+                pack_columns(block, rows[k], top, wf[k - k0])
+            top += block.shape[1]
+    return wf
+
+
+def _tables(w_ih, bias, rows, k0, k1, gather):
+    """(k1 - k0, I, G h): part k's products for a one-hot row of each symbol v,
+    tab[v, j] = w_ih[rows[k, j], v] + bias[rows[k, j]] ((.., 0, ..) unless gather)."""
+    tab = np.empty((k1 - k0, w_ih.shape[1] if gather else 0, rows.shape[1]), w_ih.dtype)
+    for k in range(k0, k1):
+        for j in range(tab.shape[2] if gather else 0):
+            for v in range(w_ih.shape[1]):
+                tab[k - k0, v, j] = w_ih[rows[k, j], v] + bias[rows[k, j], 0]
+    return tab
+
+
+def _backward_weights(w_hh, w_ih, rows, k0, k1, with_dx):
+    """wb (k1 - k0, n, P, G h, NR): [k, j] = W_hh[rows[j], units of part k], packed; wx
+    (k1 - k0, P, G h, NR): W_ih[rows[k]], packed, for the input's gradient (no panels unless
+    with_dx)."""
+    n, Gh = rows.shape
+    h = w_hh.shape[1] // n
+    I = w_ih.shape[1] if with_dx else 0
+    wb = np.empty((k1 - k0, n) + panel_shape(h, Gh, w_hh), w_hh.dtype)
+    wx = np.empty((k1 - k0,) + panel_shape(I, Gh, w_ih), w_ih.dtype)
+    for k in range(k0, k1):
+        for j in range(n):
+            pack_rows(w_hh, rows[j], k * h, h, wb[k - k0, j])
+        if with_dx:
+            pack_rows(w_ih, rows[k], 0, I, wx[k - k0])
+    return wb, wx
+
+
+def _state_grad(dG, slot, B, wb, dh_new):
+    """dh_new += sum_j dG_j[step's rows] @ wb[j]."""
+    for j in range(dG.shape[0]):
+        gemm(dG[j][slot * B:(slot + 1) * B, 0:dG.shape[2]], wb[j], dh_new)
+
+
+def _ring_steps(ring, B):
+    """R, the steps a ring of gate gradients (n, R B, G h) holds."""
+    return max(1, ring.shape[1] // max(B, 1))
+
+
+def _chunk(s, T, R):
+    """The steps of the ring's chunk that step s completes (0 if it completes none)."""
+    return 0 if s % R else min(R, T - s)
+
+
+def _add_weight_grad(operand, B, s, steps, grads, dWt):
+    """dWt (K, G h) += operand[rows of steps s .. s + steps - 1]^T grads (steps B, G h), for
+    the operand's K columns of hx (as rows: ((T + 1) B, K))."""
+    if steps:
+        gemm_rows(operand[s * B:(s + steps) * B].T, grads, dWt)
+
+
+def _scatter(sym, s, steps, grads, dtab):
+    """dtab[sym[s', b]] += the gradient rows of steps s .. s + steps - 1."""
+    B = sym.shape[1]
+    for i in range(steps):
+        for b in range(B):
+            v = sym[s + i, b]
+            if v >= 0:
+                for j in range(dtab.shape[1]):
+                    dtab[v, j] += grads[i * B + b, j]
+
+
+def _input_grad(s, steps, grads, wx, dx):
+    """dx[s:s + steps] = grads @ W_ih[rows]: one part's share of the input's gradient."""
+    if wx.shape[0] and steps:
+        out = dx[s:s + steps].reshape(steps * dx.shape[1], dx.shape[2])
+        _zero(out)
+        gemm(grads[:, 0:grads.shape[1]], wx, out)
+
+
+def _flush(operand, B, s, steps, grads, dWt, sym, dtab, wx, dx):
+    """A chunk's products: dWt += operand[chunk]^T grads, the one-hot input's scatter into
+    dtab (sym not empty), the input's gradient from grads @ W_ih (wx not empty)."""
+    _add_weight_grad(operand, B, s, steps, grads, dWt)
+    if sym.shape[0]:
+        _scatter(sym, s, steps, grads, dtab)
+    _input_grad(s, steps, grads, wx, dx)
+
+
+def _unpack(src, rows, dst):
+    """dst[rows[j], c] = src[c, j]: a part's transposed gradient (C, G h) back in the
+    weights' rows (dst (G H, C))."""
+    for j in range(len(rows)):
+        for c in range(dst.shape[1]):
+            dst[rows[j], c] = src[c, j]
+
+
+def _unpack_stacked(dwt, dtab, gather, rows, dw_hh, db, dw_ih):
+    """A part's stacked gradient [dW_hh^T ; db ; dW_ih^T] (G h columns) back in the weights'
+    rows; for a one-hot input dW_ih^T is the table's, dtab."""
+    H = dw_hh.shape[1]
+    _unpack(dwt[:H], rows, dw_hh)
+    _unpack(dwt[H:H + 1], rows, db)
+    _unpack(dtab if gather else dwt[H + 1:], rows, dw_ih)
+
+
+# ------------------------------------------------------------------------------ LSTM
+def lstm_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, hx, act, c,
+                 tanh_c, out, r0):
+    """bias (4H, 1): b_ih + b_hh (zeros without biases); act (n, T, B, 4h), c (n, T + 1, B, h)
+    (c[k, 0] = part k's c0), tanh_c (n, T, B, h) saved for backward; out (T, B', H) the
+    layer's output, of which this batch is rows r0 .. r0 + B - 1."""
+    start = cycles()
+    n, T, B, h = act.shape[0], act.shape[1], act.shape[2], c.shape[3]
+    H, gather = n * h, sym.shape[0] > 0
+    K = H + 1 if gather else hx.shape[2]
+    k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
+    wf = _forward_weights((w_hh, bias, w_ih), rows, k0, k1, K)
+    tab = _tables(w_ih, np.zeros_like(bias), rows, k0, k1, gather)
+    gates, h_new = np.empty((B, 4 * h), w_hh.dtype), np.empty((B, h), w_hh.dtype)
+    for s in range(T):
+        if s and not _meet(flags, t, m, stats):   # h_{s-1} is complete
+            return
+        for k in range(k0, k1):
+            if gather:
+                _gather(tab[k - k0], sym, s, gates)
+            else:
+                _zero(gates)
+            tick = cycles()
+            gemm(hx2[s * B:(s + 1) * B, 0:K], wf[k - k0], gates)
+            tock = cycles()
+            lstm_cell_forward(gates, c[k, s], act[k, s], c[k, s + 1], tanh_c[k, s], h_new)
+            stats[t, PRODUCTS] += tock - tick
+            stats[t, CELLS] += cycles() - tock
+            _emit(valid, s, h_new, hx, k * h, out, order[s], r0)
+            _pass_done(valid, s, c[k, s + 1], c[k, s])
+    stats[t, TOTAL] += cycles() - start
+
+
+def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, r0, hx,
+                  act, c, tanh_c, dG, dh, dc, dx, squares, dw_ih, dw_hh, db):
+    """grad_out (T, B', H), rows r0..: the output's gradient; dh, dc (n, 2, B, h) ping-pong
+    state gradients: [k, 0] = part k's grad_h, grad_c on entry, [k, T % 2] = dh0, dc0 on
+    return; dx (n, T, B, I) the parts' shares of the input's gradient ((n, 0, ...) when
+    it is not needed); squares (n, 2, T): the part's ||dh_t||^2 and ||dc_t||^2 (time order);
+    dw_ih (4H, I), dw_hh (4H, H), db (4H, 1): the part's rows are written."""
+    start = cycles()
+    n, T, B, h = act.shape[0], act.shape[1], act.shape[2], c.shape[3]
+    H, gather, R = n * h, sym.shape[0] > 0, _ring_steps(dG, B)
+    K = H + 1 if gather else hx.shape[2]
+    k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
+    wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[1] > 0)
+    dWt = np.zeros((k1 - k0, K, 4 * h), w_hh.dtype)
+    dtab = np.zeros((k1 - k0, w_ih.shape[1] if gather else 0, 4 * h), w_hh.dtype)
+    dc_total = np.empty((B, h), w_hh.dtype)
+    cur = 0
+    for s in range(T - 1, -1, -1):
+        time, slot = order[s], s % R
+        for k in range(k0, k1):
+            dh_s, dg = dh[k, cur], dG[k, slot * B:(slot + 1) * B]
+            _add_from_above(valid, s, grad_out, time, r0, k * h, dh_s)
+            squares[k, 0, time] = _squares(valid, s, dh_s)
+            tick = cycles()
+            lstm_cell_backward(act[k, s], c[k, s], tanh_c[k, s], dh_s, dc[k, cur], dg, dc_total,
+                               dc[k, 1 - cur])
+            stats[t, CELLS] += cycles() - tick
+            squares[k, 1, time] = _squares(valid, s, dc_total)
+            _zero_done(valid, s, dg)
+            _pass_done(valid, s, dc[k, 1 - cur], dc[k, cur])
+        if not _meet(flags, t, m, stats):        # every part's dG at step s is complete
+            return
+        steps = _chunk(s, T, R)
+        tick = cycles()
+        for k in range(k0, k1):
+            if s:
+                _prefetch(act[k, s - 1])
+                _prefetch(c[k, s - 1])
+                _prefetch(tanh_c[k, s - 1])
+            _zero(dh[k, 1 - cur])
+            _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur])
+            _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
+            _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
+                   dtab[k - k0], wx[k - k0], dx[k])
+        stats[t, PRODUCTS] += cycles() - tick
+        cur = 1 - cur
+    for k in range(k0, k1):
+        _unpack_stacked(dWt[k - k0], dtab[k - k0], gather, rows[k], dw_hh, db, dw_ih)
+    stats[t, TOTAL] += cycles() - start
+
+
+# ------------------------------------------------------------------------------ GRU
+# PyTorch's GRU (reset_after=True): the step's gx = [1 | x_s] [b_ih ; W_ih^T] and
+# gh = [h_{s-1} | 1] [W_hh^T ; b_hh] are two products on column ranges of hx (the reset gate
+# needs them apart). (Cho et al.'s variant, reset_after=False, runs in nn/fused/steps.py.)
+def gru_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, b_ih, b_hh, rows, hx, hs,
+                act, gh, out, r0):
+    """b_ih, b_hh (3H, 1) (zeros without biases); hs (n, T + 1, B, h) the states (hs[k, 0] =
+    part k's h0), act (n, T, B, 3h) [r, z, n], gh (n, T, B, 3h) saved for backward."""
+    start = cycles()
+    n, T, B, h = act.shape[0], act.shape[1], act.shape[2], hs.shape[3]
+    H, gather = n * h, sym.shape[0] > 0
+    k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
+    wh = _forward_weights((w_hh, b_hh), rows, k0, k1, H + 1)
+    wx = _forward_weights((b_ih, w_ih), rows, k0, k1, 0 if gather else 1 + w_ih.shape[1])
+    tab = _tables(w_ih, b_ih, rows, k0, k1, gather)
+    gx = np.empty((B, 3 * h), w_hh.dtype)
+    for s in range(T):
+        if s and not _meet(flags, t, m, stats):
+            return
+        for k in range(k0, k1):
+            tick = cycles()
+            if gather:
+                _gather(tab[k - k0], sym, s, gx)
+            else:
+                _zero(gx)
+                gemm(hx2[s * B:(s + 1) * B, H:hx.shape[2]], wx[k - k0], gx)
+            _zero(gh[k, s])
+            gemm(hx2[s * B:(s + 1) * B, 0:H + 1], wh[k - k0], gh[k, s])
+            tock = cycles()
+            gru_cell_forward(gx, gh[k, s], hs[k, s], act[k, s], hs[k, s + 1])
+            stats[t, PRODUCTS] += tock - tick
+            stats[t, CELLS] += cycles() - tock
+            _emit(valid, s, hs[k, s + 1], hx, k * h, out, order[s], r0)
+    stats[t, TOTAL] += cycles() - start
+
+
+def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, r0, hx,
+                 hs, act, gh, dGx, dGh, dh, dx, squares, dw_ih, dw_hh, db_ih, db_hh):
+    """As lstm_backward: dGx, dGh (n, R B, 3h) the rings of gx's and gh's gradients; dh
+    (n, 2, B, h); squares (n, 1, T); db_ih, db_hh (3H, 1)."""
+    start = cycles()
+    n, T, B, h = act.shape[0], act.shape[1], act.shape[2], hs.shape[3]
+    H, gather, R = n * h, sym.shape[0] > 0, _ring_steps(dGx, B)
+    Kx = 1 if gather else 1 + w_ih.shape[1]
+    k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
+    wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[1] > 0)
+    dWh = np.zeros((k1 - k0, H + 1, 3 * h), w_hh.dtype)   # [dW_hh^T ; db_hh]
+    dWx = np.zeros((k1 - k0, Kx, 3 * h), w_hh.dtype)      # [db_ih ; dW_ih^T]
+    dtab = np.zeros((k1 - k0, w_ih.shape[1] if gather else 0, 3 * h), w_hh.dtype)
+    none = np.zeros((0, B), sym.dtype)
+    cur = 0
+    for s in range(T - 1, -1, -1):
+        time, slot = order[s], s % R
+        for k in range(k0, k1):
+            dh_s, one = dh[k, cur], slice(slot * B, (slot + 1) * B)
+            _add_from_above(valid, s, grad_out, time, r0, k * h, dh_s)
+            squares[k, 0, time] = _squares(valid, s, dh_s)
+            tick = cycles()
+            gru_cell_backward(act[k, s], gh[k, s], hs[k, s], dh_s, dGx[k, one], dGh[k, one],
+                              dh[k, 1 - cur])
+            stats[t, CELLS] += cycles() - tick
+            _zero_done(valid, s, dGx[k, one])
+            _zero_done(valid, s, dGh[k, one])
+        if not _meet(flags, t, m, stats):
+            return
+        steps = _chunk(s, T, R)
+        tick = cycles()
+        for k in range(k0, k1):
+            if s:
+                _prefetch(act[k, s - 1])
+                _prefetch(gh[k, s - 1])
+                _prefetch(hs[k, s - 1])
+            _state_grad(dGh, slot, B, wb[k - k0], dh[k, 1 - cur])   # + the direct part
+            _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
+            _flush(hx2[:, 0:H + 1], B, s, steps, dGh[k, :steps * B], dWh[k - k0], none,
+                   dtab[k - k0], wx[k - k0, :0], dx[k])
+            _flush(hx2[:, H:H + Kx], B, s, steps, dGx[k, :steps * B], dWx[k - k0], sym,
+                   dtab[k - k0], wx[k - k0], dx[k])
+        stats[t, PRODUCTS] += cycles() - tick
+        cur = 1 - cur
+    for k in range(k0, k1):
+        _unpack(dWh[k - k0, :H], rows[k], dw_hh)
+        _unpack(dWh[k - k0, H:], rows[k], db_hh)
+        _unpack(dWx[k - k0, :1], rows[k], db_ih)
+        _unpack(dtab[k - k0] if gather else dWx[k - k0, 1:], rows[k], dw_ih)
+    stats[t, TOTAL] += cycles() - start
+
+
+# ------------------------------------------------------------------------------ RNN
+def rnn_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, relu, hx, hs,
+                out, r0):
+    """As lstm_forward; hs (n, T + 1, B, h) the states saved for backward (hs[k, 0] = part
+    k's h0); relu: the non-linearity is relu, not tanh."""
+    start = cycles()
+    n, T, B, h = hs.shape[0], hs.shape[1] - 1, hs.shape[2], hs.shape[3]
+    H, gather = n * h, sym.shape[0] > 0
+    K = H + 1 if gather else hx.shape[2]
+    k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
+    wf = _forward_weights((w_hh, bias, w_ih), rows, k0, k1, K)
+    tab = _tables(w_ih, np.zeros_like(bias), rows, k0, k1, gather)
+    pre = np.empty((B, h), w_hh.dtype)
+    for s in range(T):
+        if s and not _meet(flags, t, m, stats):
+            return
+        for k in range(k0, k1):
+            if gather:
+                _gather(tab[k - k0], sym, s, pre)
+            else:
+                _zero(pre)
+            tick = cycles()
+            gemm(hx2[s * B:(s + 1) * B, 0:K], wf[k - k0], pre)
+            tock = cycles()
+            rnn_cell_forward(pre, hs[k, s + 1], relu)
+            stats[t, PRODUCTS] += tock - tick
+            stats[t, CELLS] += cycles() - tock
+            _emit(valid, s, hs[k, s + 1], hx, k * h, out, order[s], r0)
+    stats[t, TOTAL] += cycles() - start
+
+
+def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, grad_out, r0,
+                 hx, hs, dG, dh, dx, squares, dw_ih, dw_hh, db):
+    """As lstm_backward: dG (n, R B, h); dh (n, 2, B, h); squares (n, 1, T)."""
+    start = cycles()
+    n, T, B, h = hs.shape[0], hs.shape[1] - 1, hs.shape[2], hs.shape[3]
+    H, gather, R = n * h, sym.shape[0] > 0, _ring_steps(dG, B)
+    K = H + 1 if gather else hx.shape[2]
+    k0, k1 = _parts(t, m, n)
+    hx2 = hx.reshape(hx.shape[0] * B, hx.shape[2])   # steps' rows, sliced into operands
+    wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[1] > 0)
+    dWt = np.zeros((k1 - k0, K, h), w_hh.dtype)
+    dtab = np.zeros((k1 - k0, w_ih.shape[1] if gather else 0, h), w_hh.dtype)
+    cur = 0
+    for s in range(T - 1, -1, -1):
+        time, slot = order[s], s % R
+        for k in range(k0, k1):
+            dh_s, dg = dh[k, cur], dG[k, slot * B:(slot + 1) * B]
+            _add_from_above(valid, s, grad_out, time, r0, k * h, dh_s)
+            squares[k, 0, time] = _squares(valid, s, dh_s)
+            tick = cycles()
+            rnn_cell_backward(hs[k, s + 1], dh_s, dg, relu)
+            stats[t, CELLS] += cycles() - tick
+            _zero_done(valid, s, dg)
+        if not _meet(flags, t, m, stats):
+            return
+        steps = _chunk(s, T, R)
+        tick = cycles()
+        for k in range(k0, k1):
+            if s:
+                _prefetch(hs[k, s])
+            _zero(dh[k, 1 - cur])
+            _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur])
+            _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
+            _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
+                   dtab[k - k0], wx[k - k0], dx[k])
+        stats[t, PRODUCTS] += cycles() - tick
+        cur = 1 - cur
+    for k in range(k0, k1):
+        _unpack_stacked(dWt[k - k0], dtab[k - k0], gather, rows[k], dw_hh, db, dw_ih)
+    stats[t, TOTAL] += cycles() - start
+
+
+# ------------------------------------------------------------------------------ jit
+# Each helper compiles once per dtype, and is cached: none is called with a constant for an
+# argument that varies (numba would compile it again for each constant: literal types).
+if not numba.config.DISABLE_JIT:
+    _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+    _parts, _meet, _prefetch, _zero, _gather, _emit = map(
+        _jit, (_parts, _meet, _prefetch, _zero, _gather, _emit))
+    _add_from_above, _zero_done, _pass_done = map(_jit, (_add_from_above, _zero_done, _pass_done))
+    _forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk = map(
+        _jit, (_forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk))
+    _add_weight_grad, _scatter, _input_grad, _flush, _unpack, _unpack_stacked = map(
+        _jit, (_add_weight_grad, _scatter, _input_grad, _flush, _unpack, _unpack_stacked))
+    # a sum for pictures, not for gradients: reassociated, so that it vectorizes
+    _squares = numba.njit(cache=True, error_model="numpy", nogil=True,
+                          fastmath={"reassoc"})(_squares)
+    one_hot_symbols = _jit(one_hot_symbols)
+    lstm_forward, lstm_backward = _jit(lstm_forward), _jit(lstm_backward)
+    gru_forward, gru_backward = _jit(gru_forward), _jit(gru_backward)
+    rnn_forward, rnn_backward = _jit(rnn_forward), _jit(rnn_backward)
