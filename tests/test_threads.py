@@ -216,3 +216,53 @@ def test_a_team_holds_blas_to_one_thread_while_it_runs():
         assert seen == [{1}] and blas_threads() == {2}
     finally:
         ts.set_blas_threads(1)
+
+
+# ------------------------------------------------------------------------------ split products
+@pytest.mark.parametrize("M, K, N", [(2048, 256, 65), (65, 2048, 256), (333, 517, 129),
+                                     (129, 700, 1001)])
+@pytest.mark.parametrize("n", [2, 3])
+def test_split_product_equals_one_product(M, K, N, n):
+    from tinygrad_seq.ops.matmul import _split_product
+    rng = np.random.default_rng(M + N)
+    for dtype, rtol in ((np.float64, 1e-13), (np.float32, 1e-5)):
+        a, b = (rng.standard_normal(s).astype(dtype) for s in ((M, K), (K, N)))
+        for a_, b_ in ((a, b), (np.asfortranarray(a), b), (a, np.asfortranarray(b)),
+                       (a, b[:, ::-1])):
+            out = _split_product(a_, b_, n)
+            assert out.dtype == dtype and out.flags.c_contiguous
+            np.testing.assert_allclose(out, a_ @ b_, rtol=rtol, atol=rtol * np.sqrt(K))
+
+
+def test_large_products_split_over_our_threads_only_where_blas_is_one_thread(monkeypatch):
+    calls = []
+    real = ts.threads.run_parallel
+    monkeypatch.setattr(ts.threads, "run_parallel",
+                        lambda fn, items: calls.append(len(items)) or real(fn, items))
+    before = ts.get_num_threads()
+    rng = np.random.default_rng(0)
+    x_np, g_np = rng.standard_normal((2048, 256)), rng.standard_normal((2048, 65))
+    x = ts.tensor(x_np, requires_grad=True)
+    layer = ts.nn.Linear(256, 65).double()
+    w, b = layer.weight.detach().numpy(), layer.bias.detach().numpy()
+    try:
+        ts.set_num_threads(2)
+        y = layer(x)                     # x W^T, then dx = g W and dW = g^T x: 68 MFLOP each
+        y.backward(ts.tensor(g_np))
+        assert calls == [2, 2, 2]
+        np.testing.assert_allclose(y.detach().numpy(), x_np @ w.T + b, rtol=1e-12)
+        np.testing.assert_allclose(x.grad.numpy(), g_np @ w, rtol=1e-12)
+        np.testing.assert_allclose(layer.weight.grad.numpy(), g_np.T @ x_np, rtol=1e-12)
+        calls.clear()
+        layer(ts.tensor(x_np[:64]))      # 2 M K N below SPLIT_FLOPS: one call
+        ts.set_num_threads(1)
+        layer(x)                         # one thread of ours: one call
+        ts.set_num_threads(2)
+        ts.set_blas_threads(2)           # BLAS splits it itself
+        layer(x)
+        ts.set_blas_threads(1)
+        inside = real(lambda _: ts.threads.split_ways(), [0, 1])   # a pool thread: no nesting
+        assert calls == [] and inside == [2, 1]
+    finally:
+        ts.set_blas_threads(1)
+        ts.set_num_threads(before)

@@ -9,8 +9,9 @@ TINYGRAD_SEQ_BLAS_THREADS (a number, or "default" to leave BLAS alone) or set_bl
 chooses otherwise. The limit applies to the whole process.
 
 Our own threads (`set_num_threads`, as torch.set_num_threads; TINYGRAD_SEQ_NUM_THREADS in the
-environment; default: the cores this process may run on) run a fused recurrent layer in one of
-two ways (nn/fused.py chooses):
+environment; default: the cores this process may run on) run large matrix products, split
+into blocks of rows or columns (`split_ways`, ops/matmul.py: one BLAS thread each, so nothing
+spins between them), and a fused recurrent layer in one of two ways (nn/fused.py chooses):
 - lanes (`run_parallel`): a large batch is split into lanes of rows that run their whole
   sequence side by side, one thread each. Lanes share nothing until the end, and a waiting
   thread sleeps rather than spins, so they cost nothing when the machine is busy. While lanes
@@ -28,7 +29,7 @@ two ways (nn/fused.py chooses):
 import collections
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -37,6 +38,7 @@ _blas_threads = None    # what set_blas_threads last set (None: BLAS's own defau
 _num_threads = None
 _pool, _pool_size = None, 0
 _pool_lock = threading.Lock()   # user threads may run fused layers at the same time
+WORKER_NAME = "tinygrad_seq"    # the name of every thread of ours (pool and teams)
 
 
 def _positive(n, what):
@@ -74,10 +76,10 @@ def get_num_threads():
 
 
 def run_parallel(fn, items):
-    """[fn(item) for item in items], one pool thread per item when there are several (callers
-    keep to get_num_threads() items), in this thread when there is one; BLAS is held to one
-    thread meanwhile (by threadpoolctl, which lets only one Python thread set OpenBLAS's
-    threads: the one that first did, the importing thread; from others this is a no-op)."""
+    """[fn(item) for item in items]: the first item in this thread, each other one on a pool
+    thread of its own (callers keep to get_num_threads() items); BLAS is held to one thread
+    meanwhile (by threadpoolctl, which lets only one Python thread set OpenBLAS's threads: the
+    one that first did, the importing thread; from others this is a no-op)."""
     global _pool, _pool_size
     if len(items) == 1:
         return [fn(items[0])]
@@ -86,12 +88,30 @@ def run_parallel(fn, items):
             # a bigger pool; the old one is not shut down, as another thread may be using it:
             # its idle workers exit once nothing refers to it
             _pool_size = max(len(items), _num_threads)
-            _pool = ThreadPoolExecutor(_pool_size, "tinygrad_seq")
+            _pool = ThreadPoolExecutor(_pool_size, WORKER_NAME)
         pool = _pool
     if _blas_threads == 1:
-        return list(pool.map(fn, items))
+        return _side_by_side(pool, fn, items)
     with _blas().limit(limits=1, user_api="blas"):
-        return list(pool.map(fn, items))
+        return _side_by_side(pool, fn, items)
+
+
+def _side_by_side(pool, fn, items):
+    others = [pool.submit(fn, item) for item in items[1:]]
+    try:
+        first = fn(items[0])
+    finally:
+        wait(others)      # none is left running, whatever raised
+    return [first] + [f.result() for f in others]
+
+
+def split_ways():
+    """How many threads one large product may be split over (ops/matmul.py): our threads
+    while BLAS is held to one (else BLAS splits it itself), 1 inside our own worker threads
+    (a pool thread waiting for the pool could wait for ever)."""
+    if _blas_threads != 1 or threading.current_thread().name.startswith(WORKER_NAME):
+        return 1
+    return _num_threads
 
 
 def _cores():
@@ -174,7 +194,7 @@ class Team:
         while len(self._workers) < m - 1:
             go, done = threading.Event(), threading.Event()
             worker = threading.Thread(target=self._work, args=(len(self._workers) + 1, go, done),
-                                      name="tinygrad_seq-team", daemon=True)
+                                      name=f"{WORKER_NAME}-team", daemon=True)
             self._workers.append((go, done))
             worker.start()
         self._job, self._errors = (job, m), []

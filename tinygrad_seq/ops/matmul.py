@@ -3,12 +3,22 @@ import math
 
 import numpy as np
 
+from .. import threads
 from ..autograd import unbroadcast
 from .base import _Op
 
 
+# A product of at least this many floating-point operations (2 M K N) is split over our
+# threads (threads.split_ways), each block of rows or columns one single-threaded BLAS call:
+# measured on the 2-core machine (float32, one OpenBLAS thread each), split / whole took 1.28x
+# at 8.4 MFLOP (256 x 128 x 128: handing a block to a pool thread costs ~50 us), 0.73-0.78x
+# at 33 MFLOP, 0.60x at 68 MFLOP (the charlm head, 2048 x 256 x 65), 0.53x at 268 MFLOP.
+SPLIT_FLOPS = 3.2e7
+
+
 def _product(a, b):
-    """a @ b for 2-D a and b, avoiding two shapes OpenBLAS runs slowly (measured on one core)."""
+    """a @ b for 2-D a and b, avoiding two shapes OpenBLAS runs slowly (measured on one core),
+    split over our threads when it is large."""
     if a.shape[1] == 1:
         # an outer product: the same numbers, 4x faster than its GEMM with K = 1
         # (a (1000, 1) input times (1, 256) weights, every step of the seed example)
@@ -17,7 +27,34 @@ def _product(a, b):
         # x @ W.T with a few rows, as every recurrent step: computed as (W @ x.T).T,
         # 1.4x faster at 32 x 256 @ 256 x 768; equal up to rounding (mostly bit for bit)
         return np.ascontiguousarray((b.T @ a.T).T)
+    if 2 * a.shape[0] * a.shape[1] * b.shape[1] >= SPLIT_FLOPS and a.dtype == b.dtype and \
+            a.dtype.kind == "f":
+        n = threads.split_ways()
+        if n > 1:
+            return _split_product(a, b, n)
     return a @ b
+
+
+def _split_product(a, b, n):
+    """a @ b in n blocks side by side, of rows (or of columns, where b has more of them): the
+    same numbers up to rounding (bit for bit on most shapes; where BLAS picks other kernels
+    for a block's edges, within a few units in the last place)."""
+    M, N = a.shape[0], b.shape[1]
+    out = np.empty((M, N), a.dtype)
+    cuts = np.linspace(0, max(M, N), n + 1).astype(int)
+    if M >= N:
+        def block(k):
+            np.matmul(a[cuts[k]:cuts[k + 1]], b, out=out[cuts[k]:cuts[k + 1]])
+    else:
+        def block(k):
+            np.matmul(a, b[:, cuts[k]:cuts[k + 1]], out=out[:, cuts[k]:cuts[k + 1]])
+    threads.run_parallel(block, range(n))
+    return out
+
+
+def _matmul(a, b):
+    """a @ b, through _product when both are matrices (the backward's products)."""
+    return _product(a, b) if a.ndim == b.ndim == 2 else a @ b
 
 
 class Matmul(_Op):
@@ -31,7 +68,7 @@ class Matmul(_Op):
             raise ValueError(f"inner dimensions differ: {a.shape} @ {b.shape}; expected "
                              f"a.shape[-1] ({k_a}) == b.shape[-2] ({k_b})")
         self.save_for_backward(a, b)
-        return _product(a, b) if a.ndim == b.ndim == 2 else a @ b
+        return _matmul(a, b)
 
     def backward(self, g):
         a, b = self.saved
@@ -44,14 +81,14 @@ class Matmul(_Op):
             g = g[..., None, :]
         da = db = None
         if self.needs(0):
-            da = unbroadcast(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+            da = unbroadcast(_matmul(g, b2.swapaxes(-1, -2)), a2.shape).reshape(a.shape)
         if self.needs(1):
             if a.ndim == b.ndim == 2 and b.flags.f_contiguous and not b.flags.c_contiguous:
                 # b is a transposed weight (x @ W.T): computing db in b's layout, as PyTorch
                 # does, makes W's gradient contiguous; 1.45x faster at 32 x 256 @ 256 x 1024
                 db = _product(g.T, a).T
             else:
-                db = unbroadcast(a2.swapaxes(-1, -2) @ g, b2.shape).reshape(b.shape)
+                db = unbroadcast(_matmul(a2.swapaxes(-1, -2), g), b2.shape).reshape(b.shape)
         return da, db
 
 
@@ -74,7 +111,7 @@ class Linear(_Op):
         rows, weight = self.saved
         if g.ndim != 2:
             g = g.reshape(rows.shape[0], weight.shape[0])
-        dx = (g @ weight).reshape(self.in_shapes[0]) if self.needs(0) else None
+        dx = _product(g, weight).reshape(self.in_shapes[0]) if self.needs(0) else None
         dw = _product(g.T, rows) if self.needs(1) else None   # (batch 1: an outer product)
         if not self.has_bias:
             return dx, dw
