@@ -239,6 +239,32 @@ def test_rnn_cell(impl, nonlinearity):
                  1 - h_new ** 2 if nonlinearity == "tanh" else (pre > 0) * 1.0)
 
 
+def test_adam_update_is_its_twin_bit_for_bit_and_updates_views():
+    """Adam's kernel rounds as its numpy twin (the optimizer runs it every step); a strided
+    parameter is updated where it lies; no weight decay means no 0 * param (an inf parameter
+    stays inf instead of turning nan)."""
+    rng = np.random.default_rng(4)
+    for dtype in (np.float32, np.float64):
+        for wd, decoupled in ((0.0, False), (0.1, False), (0.1, True)):
+            p, g = rng.standard_normal(1000).astype(dtype), rng.standard_normal(1000).astype(dtype)
+            p[3] = np.inf
+            twin, kernel = ([p.copy(), g, np.zeros_like(p), np.zeros_like(p)] for _ in range(2))
+            base = np.zeros((2, 1000), dtype)
+            base[0] = p
+            view = [base[0, ::2], g[::2], np.zeros(500, dtype), np.zeros(500, dtype)]
+            assert not view[0].flags.c_contiguous
+            for step in (1, 2, 3):
+                with np.errstate(invalid="ignore"):   # inf / inf where decay reaches the inf
+                    reference.adam_update(*twin, 1e-2, 0.9, 0.999, 1e-8, wd, decoupled, step)
+                backend.adam_update(*kernel, step, 1e-2, weight_decay=wd, decoupled=decoupled)
+                backend.adam_update(*view, step, 1e-2, weight_decay=wd, decoupled=decoupled)
+            for a, b in zip(kernel, twin):
+                np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(base[0, ::2], twin[0][::2])
+            np.testing.assert_array_equal(base[0, 1::2], p[1::2])    # untouched
+            assert np.isinf(kernel[0][3]) == (decoupled or wd == 0)
+
+
 def test_optimizer_updates_match_pytorch(impl):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(9)
@@ -363,8 +389,12 @@ def test_clear_errors():
         backend.embedding_backward(np.array([0, 2]), f64, 2)
     with pytest.raises(IndexError, match="cross_entropy_forward: target 3 is out of range"):
         backend.cross_entropy_forward(f64, np.array([0, 3]))
-    with pytest.raises(ValueError, match="adam_update: updates in place need C-contiguous"):
+    with pytest.raises(ValueError, match="sgd_update: updates in place need C-contiguous"):
         p = np.zeros((3, 4))[:, ::2]
+        backend.sgd_update(p, p, p.copy(), 0.1)
+    with pytest.raises(ValueError, match="adam_update: updates in place need writeable"):
+        p = np.zeros(3)
+        p.flags.writeable = False
         backend.adam_update(p, p, p.copy(), p.copy(), 1, 0.1)
     with pytest.raises(ValueError, match="adam_update: step counts from 1"):
         backend.adam_update(f64, f64, f64, f64, 0, 0.1)

@@ -34,7 +34,8 @@ Scatter and reduce:
     embedding_backward(indices (any shape, ints), g (*indices.shape, D), num_embeddings)
         -> dweight (num_embeddings, D)       repeated indices add up
     sum_to_shape(g, shape) -> g summed over its leading axes to `shape` (a suffix of g.shape)
-Optimizers, in place on C-contiguous arrays of one shape (grad, velocity/m/v like param):
+Optimizers, in place on arrays of one shape (grad, velocity/m/v like param; C-contiguous,
+but for adam_update, which updates views with numpy):
     sgd_update(param, grad, velocity, lr, momentum=0, weight_decay=0, nesterov=False)
         d = grad + wd * param; velocity = momentum * velocity + d;
         param -= lr * (d + momentum * velocity if nesterov else velocity)
@@ -312,13 +313,21 @@ class Backend:
 
     # -------------------------------------------------------------------------- optimizers
     @staticmethod
-    def _in_place(kernel, param, *state):
+    def _writeable(kernel, *arrays):
+        for a in arrays:
+            if not a.flags.writeable:
+                raise ValueError(f"{kernel}: updates in place need writeable arrays; got a "
+                                 f"read-only one of shape {a.shape}")
+
+    @classmethod
+    def _in_place(cls, kernel, param, *state):
         _float_dtype(kernel, param, *state)
         _same_shapes(kernel, param, *state)
         for a in (param, *state):
-            if not (a.flags.c_contiguous and a.flags.writeable):
-                raise ValueError(f"{kernel}: updates in place need C-contiguous, writeable "
-                                 f"arrays; got one of shape {a.shape} with strides {a.strides}")
+            if not a.flags.c_contiguous:
+                raise ValueError(f"{kernel}: updates in place need C-contiguous arrays; got one "
+                                 f"of shape {a.shape} with strides {a.strides}")
+        cls._writeable(kernel, param, *state)
         return [a.reshape(-1) for a in (param, *state)]
 
     def sgd_update(self, param, grad, velocity, lr, momentum=0.0, weight_decay=0.0,
@@ -334,12 +343,20 @@ class Backend:
                     weight_decay=0.0, decoupled=False):
         if step < 1:
             raise ValueError(f"adam_update: step counts from 1, got {step}")
+        args = (float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
+                bool(decoupled), int(step))
+        if not all(a.flags.c_contiguous for a in (param, m, v)):
+            # views (a parameter given as a slice): numpy updates them where they lie
+            _float_dtype("adam_update", param, m, v, np.asarray(grad))
+            _same_shapes("adam_update", param, m, v, np.asarray(grad))
+            self._writeable("adam_update", param, m, v)
+            reference.adam_update(param, grad, m, v, *args)
+            return
         param, m, v = self._in_place("adam_update", param, m, v)
         grad = np.ravel(grad)
         _float_dtype("adam_update", param, grad)
         _same_shapes("adam_update", param, grad)
-        self.impl.adam_update(param, grad, m, v, float(lr), float(beta1), float(beta2),
-                              float(eps), float(weight_decay), bool(decoupled), int(step))
+        self.impl.adam_update(param, grad, m, v, *args)
 
     def squared_norm(self, x):
         _float_dtype("squared_norm", x)

@@ -203,20 +203,19 @@ def sgd_update(param, grad, velocity, lr, momentum, weight_decay, nesterov):
 
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
     t = param.dtype.type
-    decay = t(1 - lr * weight_decay) if decoupled else t(1)
-    wd = t(0) if decoupled else t(weight_decay)
-    b1, b2, c1, c2 = t(beta1), t(beta2), t(1 - beta1), t(1 - beta2)
-    # lr * m_hat / (sqrt(v_hat) + eps) with both bias corrections folded into two scalars
-    step_size = t(lr / (1 - beta1 ** step))
-    inv_root_c2 = t(1 / math.sqrt(1 - beta2 ** step))
+    decay, wd = t(1 - lr * weight_decay), t(weight_decay)
+    c1, b2, c2 = t(1 - beta1), t(beta2), t(1 - beta2)
+    # the reference's operations in its order, each rounded to the dtype: the same numbers
+    step_size = t(lr / (1 - math.pow(beta1, step)))
+    root_c2 = t(math.sqrt(1 - math.pow(beta2, step)))
     e = t(eps)
     for i in range(param.size):
-        p = param[i] * decay
-        d = grad[i] + wd * p
-        mi = b1 * m[i] + c1 * d
-        vi = b2 * v[i] + c2 * d * d
+        p = param[i] * decay if decoupled else param[i]
+        d = grad[i] if decoupled or wd == 0 else grad[i] + wd * p
+        mi = m[i] + c1 * (d - m[i])
+        vi = v[i] * b2 + c2 * d * d
         m[i], v[i] = mi, vi
-        param[i] = p - step_size * mi / (np.sqrt(vi) * inv_root_c2 + e)
+        param[i] = p - step_size * mi / (np.sqrt(vi) / root_c2 + e)
 
 
 def squared_norm(x):

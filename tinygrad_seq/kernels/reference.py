@@ -109,19 +109,20 @@ def sgd_update(param, grad, velocity, lr, momentum, weight_decay, nesterov):
 
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
     """In place, Adam (decoupled=False: weight decay added to the gradient) or AdamW
-    (decoupled=True: param *= 1 - lr * weight_decay); `step` counts from 1."""
+    (decoupled=True: param *= 1 - lr * weight_decay); `step` counts from 1. PyTorch's
+    operations in its order (torch.optim.Adam's single-tensor loop), so the same numbers:
+    m = lerp(m, d, 1 - beta1); v = beta2 v + (1 - beta2) d^2;
+    param -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)"""
+    d = grad
     if decoupled:
         param *= 1 - lr * weight_decay
-        d = grad
-    else:
+    elif weight_decay:
         d = grad + weight_decay * param
-    m *= beta1
-    m += (1 - beta1) * d
+    m += (1 - beta1) * (d - m)                     # lerp, as PyTorch computes it
     v *= beta2
     v += (1 - beta2) * d * d
-    m_hat = m / (1 - beta1 ** step)
-    v_hat = v / (1 - beta2 ** step)
-    param -= lr * m_hat / (np.sqrt(v_hat) + eps)
+    denom = np.sqrt(v) / math.sqrt(1 - beta2 ** step) + eps
+    param -= (lr / (1 - beta1 ** step)) * m / denom
 
 
 def squared_norm(x):
