@@ -68,6 +68,7 @@ def kernel_cases(dtype, rng):
         yield "cross_entropy_forward", (x, target, -1, empty(rows), empty(rows, n)), [3, 4]
         yield "cross_entropy_backward", (sm, target, -1, arr(rows), empty(rows, n)), [4]
         yield "sum_rows", (x, empty(n)), [1]
+        yield "outer", (arr(rows), arr(n), empty(rows, n)), [2]
     for tokens, vocab, dim in ((0, 3, 2), (9, 4, 3), (50, 3, 5)):  # many repeated indices
         yield "embedding_backward", (rng.integers(0, vocab, tokens), arr(tokens, dim),
                                      empty(vocab, dim)), [2]
@@ -398,6 +399,10 @@ def test_clear_errors():
         backend.adam_update(p, p, p.copy(), p.copy(), 1, 0.1)
     with pytest.raises(ValueError, match="adam_update: step counts from 1"):
         backend.adam_update(f64, f64, f64, f64, 0, 0.1)
+    with pytest.raises(ValueError, match=r"outer: expected two 1-D arrays, got \(2, 3\)"):
+        backend.outer(f64, f64[0])
+    with pytest.raises(TypeError, match=r"outer: .*\(3,\) float32, \(3,\) float64"):
+        backend.outer(f32[0], f64[0])
     with pytest.raises(ValueError, match="set_backend: backend must be one of"):
         set_backend("cuda")
 

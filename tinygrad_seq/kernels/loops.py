@@ -190,6 +190,13 @@ def sum_rows(g, out):
             out[j] += g[r, j]
 
 
+def outer(a, b, out):
+    for i in range(a.size):
+        row, ai = out[i], a[i]
+        for j in range(b.size):
+            row[j] = ai * b[j]
+
+
 # ------------------------------------------------------------------------------ optimizers
 def sgd_update(param, grad, velocity, lr, momentum, weight_decay, nesterov):
     lr, momentum, wd = param.dtype.type(lr), param.dtype.type(momentum), \
@@ -335,6 +342,7 @@ cross_entropy_forward = _jit(cross_entropy_forward)
 cross_entropy_backward = _jit(cross_entropy_backward)
 embedding_backward = _jit(embedding_backward)
 sum_rows = _jit(sum_rows)
+outer = _jit(outer)
 sgd_update = _jit(sgd_update)
 adam_update = _jit(adam_update)
 squared_norm = numba.njit(cache=True, error_model="numpy", nogil=True,

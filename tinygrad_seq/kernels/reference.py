@@ -97,6 +97,11 @@ def sum_rows(g, out):
     np.sum(g, axis=0, out=out)
 
 
+def outer(a, b, out):
+    """out[i, j] = a[i] * b[j]: a matrix product with K = 1 (a batch-1 weight gradient)"""
+    np.multiply(a[:, None], b[None, :], out=out)
+
+
 # ------------------------------------------------------------------------------ optimizers
 def sgd_update(param, grad, velocity, lr, momentum, weight_decay, nesterov):
     """In place: d = grad + weight_decay * param; velocity = momentum * velocity + d;

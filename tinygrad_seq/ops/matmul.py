@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import threads
 from ..autograd import unbroadcast
+from ..kernels import backend
 from .base import _Op
 
 
@@ -20,8 +21,12 @@ def _product(a, b):
     """a @ b for 2-D a and b, avoiding two shapes OpenBLAS runs slowly (measured on one core),
     split over our threads when it is large."""
     if a.shape[1] == 1:
-        # an outer product: the same numbers, 4x faster than its GEMM with K = 1
-        # (a (1000, 1) input times (1, 256) weights, every step of the seed example)
+        # an outer product (K = 1): the batch-1 weight gradients, two per step of a batch-1
+        # RNN, and the seed example's (1000, 1) input times (1, 256) weights every step.
+        # Exact products either way; the numba loop takes 1/2 to 1/5 of the time of numpy's
+        # broadcast a * b, itself 1/4 of BLAS's with K = 1
+        if a.dtype == b.dtype and a.dtype.kind == "f":
+            return backend.outer(a[:, 0], b[0])
         return a * b
     if a.shape[0] <= 32 and b.flags.f_contiguous and b.size >= 16384:
         # x @ W.T with a few rows, as every recurrent step: computed as (W @ x.T).T,
