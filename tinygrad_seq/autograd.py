@@ -22,6 +22,7 @@ no recursion, so a graph unrolled over 100,000 steps is as easy as one with 3.
 import heapq
 import itertools
 import math
+import operator
 import os
 import threading
 import traceback
@@ -439,6 +440,12 @@ def _anomaly_backward(node, input_grads):
 # ---------------------------------------------------------------------------------------------
 # Function: base class of every op; an instance is a node on the tape
 # ---------------------------------------------------------------------------------------------
+# (what `apply` reads off every input: attrgetter maps are the cheapest way, run for each op)
+_array = operator.attrgetter("array")
+_requires_grad = operator.attrgetter("requires_grad")
+_shape = operator.attrgetter("array.shape")
+
+
 class Function:
     """An op: `forward(*arrays, **kwargs)` and `backward(*grad_outputs)` on numpy arrays.
 
@@ -470,7 +477,7 @@ class Function:
         if _rebased_shared and state.grad_enabled:
             _refuse_stale_views(fn, inputs)
         try:
-            out = fn.forward(*[t.array for t in inputs], **kwargs)
+            out = fn.forward(*map(_array, inputs), **kwargs)
         except (ValueError, IndexError) as e:
             shapes = ", ".join(f"{t.shape} {t.dtype}" for t in inputs)
             named = str(e).startswith(f"{fn.op}:")   # the op's own message names it already
@@ -479,7 +486,7 @@ class Function:
         multi = type(out) is tuple
         # requires_grad: a leaf that asked for gradients, or an op's output that was recorded
         # (Tensor._make; requires_grad_ refuses to change it on the latter)
-        if not (state.grad_enabled and any([t.requires_grad for t in inputs])):
+        if not (state.grad_enabled and any(map(_requires_grad, inputs))):
             result = tuple(make(o, None, 0) for o in out) if multi else make(out, None, 0)
         else:
             fn.index = next(_tape_counter)
@@ -487,7 +494,7 @@ class Function:
             # (a leaf that requires grad), or nowhere (None)
             fn.parents = tuple([(t._node, t._index) if t._node is not None else
                                 t if t.requires_grad else None for t in inputs])
-            fn.in_shapes = tuple([t.array.shape for t in inputs])
+            fn.in_shapes = tuple(map(_shape, inputs))
             fn.out_shapes = tuple([o.shape for o in out]) if multi else (out.shape,)
             fn.dtype = out[0].dtype if multi else out.dtype
             fn.scope = state.scope

@@ -24,6 +24,8 @@ def index_keys(key):
     where integers meet index arrays. PyTorch selects with the integers first, so t[1, :, idx]
     of a (3, 5, 6) tensor is t[1][:, idx], shape (5, len(idx)); numpy would treat the 1 as an
     index array too and put idx's dim first."""
+    if type(key) is int or type(key) is slice:     # the usual x[i], x[a:b]: one step as it is
+        return (key,)
     key = _index_arg(key)
     if not (isinstance(key, tuple) and any(_is_int(k) for k in key) and any(
             isinstance(k, np.ndarray) and k.ndim > 0 for k in key)):

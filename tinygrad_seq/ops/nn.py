@@ -72,18 +72,18 @@ class NLLLoss(_Op):
 
     def forward(self, x, target, weight=None, ignore_index=-100, reduction="mean"):
         valid = target != ignore_index
-        picked = np.where(valid, target, 0)          # ignored rows pick class 0, weighted 0
-        w = valid.astype(x.dtype) if weight is None else np.where(valid, weight[picked], 0)
+        picked = target * valid                      # ignored rows pick class 0, weighted 0
+        w = valid.astype(x.dtype) if weight is None else weight[picked] * valid
         self.save_for_backward(picked, w)
         self.reduction = reduction
-        losses = -(x[np.arange(len(picked)), picked] * w)
+        losses = x[np.arange(len(picked)), picked] * -w
         if reduction == "none":
             return losses
         total = losses.sum()
         if reduction == "mean":
             self.total_weight = w.sum()
-            with np.errstate(invalid="ignore"):      # every target ignored: nan, as PyTorch
-                total = total / self.total_weight
+            # every target ignored: 0 / 0, nan as PyTorch gives it
+            total = total / self.total_weight if self.total_weight else x.dtype.type("nan")
         return np.asarray(total, dtype=x.dtype)
 
     def backward(self, g):
