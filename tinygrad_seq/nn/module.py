@@ -120,9 +120,16 @@ class Module:
         """Parameters, buffers and child modules (Python asks only for names not found on the
         object itself: `self.weight`, `self.i2h`)."""
         attributes = self.__dict__
-        for registry in ("_parameters", "_modules", "_buffers"):
-            members = attributes.get(registry)
-            if members is not None and name in members:
+        if "_modules" in attributes:        # (the last registry Module.__init__ makes)
+            # written out, not looped: this runs for every self.weight in every forward
+            members = attributes["_parameters"]
+            if name in members:
+                return members[name]
+            members = attributes["_modules"]
+            if name in members:
+                return members[name]
+            members = attributes["_buffers"]
+            if name in members:
                 return members[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
