@@ -179,7 +179,8 @@ def test_the_memory_estimate_is_near_what_training_takes():
     ]
     for (task, cell, hidden, layers, seq_len, batch), rss in measured:
         config = dict(task=task, cell=cell, hidden=hidden, layers=layers, seq_len=seq_len,
-                      batch=batch, tbptt=0, embedding=64, every_step=task != "adding")
+                      batch=batch, tbptt=0, dropout=0.0, embedding=64,
+                      every_step=task != "adding")
         config.update(training.Adding.shape if task == "adding" else training.Copy.shape
                       if task == "copy" else dict(symbols=104, features=0, outputs=104))
         estimate = training.BASE_MEMORY + sum(training.memory_estimate(config)[1].values())
@@ -308,15 +309,18 @@ def test_crafted_checkpoints_are_refused_and_left_alone(main, tmp_path, adding_c
         (config(hidden=-5), "its config's hidden must be an integer >= 1, got -5"),
         (config(lr=float("inf")), "its config's lr must be a finite number > 0, got inf"),
         (config(batch="8"), "its config's batch must be an integer >= 1, got '8'"),
-        (config(dropout=0.5), "unknown ['dropout']"),
+        (config(momentum=0.5), "unknown ['momentum']"),
+        (config(dropout=1.0), "its config's dropout must be a number >= 0 and < 1, got 1.0"),
         (lambda doc: doc["extra"]["config"].pop("seed"), "its config lacks ['seed']"),
         (lambda doc: doc["extra"]["config"].update(text=None), "has unknown ['text']"),
         (extras(config=[1, 2]), "its config is not a dictionary"),
         (extras(rng={"state": "garbage"}), "its data generator's state is not numpy's PCG64"),
+        (extras(generator={"state": "garbage"}),
+         "its package generator's state is not numpy's PCG64"),
         (lambda doc: doc["extra"]["rng"].update(bit_generator="MT19937"), "PCG64 state"),
         (extras(step="250"), "its step is '250', expected an integer >= 0"),
         (extras(step=-1), "its step is -1"),
-        (lambda doc: doc["extra"].clear(), "its extras are [], expected config, rng and step"),
+        (lambda doc: doc["extra"].clear(), "its extras are [], expected config, generator, rng and step"),
         (lambda doc: doc.pop("extra"), "its meta entry holds no extras"),
         (lambda doc: doc["optim"]["scalars"]["0"].update(step="250"),
          "step of parameter 0 must be a whole number >= 1, got '250'"),
@@ -366,7 +370,7 @@ def test_resume_refuses_settings_that_differ_unless_overridden(main, tmp_path,
         (["--cell", "lstm"], "--cell lstm differs"),
         (["--task", "copy"], "--task copy differs"),
         (["--hidden", "16", "--override", "hidden"], "--override hidden: expected some of "
-                                                     "seq-len, batch, lr, clip, tbptt, text"),
+                                                     "seq-len, batch, lr, clip, tbptt, dropout, text"),
         (["--override", "lr"], "--override lr needs --lr with the new value"),
         (["--override", "text"], "--override text needs --text"),
         (["--steps", "2"], "the checkpoint is at step 2; --steps 2 asks for no more training"),
@@ -457,7 +461,9 @@ def test_resume_checks_the_text(main, tmp_path, text_file, charlm_checkpoint):
 # training: exact resume, periodic checkpoints, non-finite losses, failed saves
 # ---------------------------------------------------------------------------------------------
 def test_resume_equals_uninterrupted_training(main, tmp_path, text_file):
-    for common in (["--task", "adding", "--cell", "lstm", *SMALL, "--seed", 3],
+    # (charlm's default dropout, 0.2, and 0.3 here: the masks' generator is in the checkpoint)
+    for common in (["--task", "adding", "--cell", "lstm", *SMALL, "--seed", 3,
+                    "--dropout", 0.3, "--layers", 2],
                    ["--text", text_file, *CHARLM, "--tbptt", 3, "--cell", "rnn"]):
         whole, halves = tmp_path / "whole", tmp_path / "halves"
         assert main("train", *common, "--steps", 6, "--out", whole)[0] == 0
@@ -466,6 +472,51 @@ def test_resume_equals_uninterrupted_training(main, tmp_path, text_file):
                                  "--out", halves)
         assert status == 0, stderr
         assert (whole / "checkpoint.npz").read_bytes() == (halves / "checkpoint.npz").read_bytes()
+
+
+def test_checkpoints_from_before_dropout_load_as_dropout_0(main, tmp_path, adding_checkpoint):
+    def older(doc):
+        del doc["extra"]["generator"], doc["extra"]["config"]["dropout"]
+
+    old = forged(adding_checkpoint, tmp_path / "old.npz", meta=older)
+    status, stdout, stderr = main("train", "--resume", old, "--steps", 4, "--out", tmp_path)
+    assert status == 0, stderr
+    extra = nn.utils.read_extras(tmp_path / "checkpoint.npz")
+    assert extra["config"]["dropout"] == 0 and extra["step"] == 4 and "generator" in extra
+    # a resume may change the dropout, as the other settings --override accepts
+    status, _, stderr = main("train", "--resume", tmp_path / "checkpoint.npz", "--steps", 5,
+                             "--dropout", 0.5, "--override", "dropout", "--out", tmp_path)
+    assert status == 0, stderr
+    assert nn.utils.read_extras(tmp_path / "checkpoint.npz")["config"]["dropout"] == 0.5
+
+
+def test_held_out_scores_samples_and_pictures_run_without_dropout(tmp_path, text_file):
+    config = dict(cli.DEMO, hidden=8, embedding=4, seq_len=8, batch=4, dropout=0.5, seed=0,
+                  tbptt=0)
+    text = text_file.read_text()
+    config.update(training.text_settings(str(text_file), text))
+    task, model, _ = training.build(config, text)
+    scores = training.evaluate(task, model, config)
+    assert model.training and training.evaluate(task, model, config) == scores
+    samples = {cli.sample_text(model, task.vocab, "the ", 40, 0.8, np.random.default_rng(1))
+               for _ in range(2)}
+    assert model.training and len(samples) == 1
+    *_, report = cli.gradient_pictures(task, model, config, tmp_path, steps=4)
+    assert model.training and str(report) == str(
+        cli.gradient_pictures(task, model, config, tmp_path, steps=4)[-1])
+    model.eval()     # and dropout 0.5 does change the training-mode output
+    x, _ = task.batch(np.random.default_rng(0), config)
+    plain = model(x)[0].numpy()
+    model.train()
+    assert not np.allclose(model(x)[0].numpy(), plain)
+
+
+def test_dropout_is_refused_where_it_would_be_ignored(main, tmp_path):
+    assert_refused(main("train", "--task", "reverse", "--dropout", 0.1, "--out", tmp_path),
+                   "--dropout is for the recurrent models of charlm, adding, copy and classify, "
+                   "not for --task reverse")
+    assert_refused(main("train", *ADDING, "--dropout", 1, "--out", tmp_path),
+                   "--dropout: expected a number >= 0 and < 1, got '1'")
 
 
 def test_checkpoints_every_n_steps_and_minutes(main, tmp_path, monkeypatch):

@@ -119,6 +119,9 @@ def test_loss_input_errors():
         F.embedding(ts.Tensor([0, 3]), ts.ones(3, 2))
     with pytest.raises(ValueError, match=r"dropout: p must be in \[0, 1\]"):
         F.dropout(ts.ones(2), p=1.5)
+    with pytest.raises(TypeError, match=r"dropout: expected a floating-point input, got int64 "
+                                        r"of shape \(2,\)"):
+        F.dropout(ts.tensor([1, 2]), p=0.5)
 
 
 def test_hook_returning_wrong_shape():

@@ -289,6 +289,10 @@ def test_dropout(rng):
     kept = out != 0
     assert np.allclose(out[kept], x.array[kept] / 0.7)
     assert F.dropout(x, p=0.3, training=False) is x
+    # float32: the kept elements scaled by 1 / (1 - p) computed in float32, as PyTorch does
+    many = F.dropout(ts.ones(100_000), p=0.3).array
+    assert set(np.unique(many)) == {0, np.float32(1) / np.float32(0.7)}
+    assert abs((many == 0).mean() - 0.3) < 0.01
 
 
 def test_embedding_with_repeats_and_padding(rng):

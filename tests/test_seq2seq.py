@@ -95,7 +95,7 @@ def test_the_pytorch_twin_of_the_results_table_computes_the_same(task, model, mo
     monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parent.parent / "benchmarks"))
     import seq2seq_torch
     config = dict(task=task, cell="gru", model=model, hidden=8, layers=1, seq_len=2, batch=4,
-                  lr=3e-3, clip=1.0, embedding=6, seed=3, tbptt=0)
+                  lr=3e-3, clip=1.0, embedding=6, seed=3, tbptt=0, dropout=0.0)
     training.check_config(config)
     task_, ours, _ = training.build(config)
     theirs = seq2seq_torch.twin(config, ours)

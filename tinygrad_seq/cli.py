@@ -37,12 +37,13 @@ from tinygrad_seq import data, nn
 from tinygrad_seq.training import (
     ADJUSTABLE, CELLS, EXIT_USAGE, MAX_SKIPPED, MINUTES, MODELS, RANGES, SEED_RANGE,
     SEQ2SEQ_TASKS, TASKS, Interrupted, Seq2SeqBatch,
-    Range, Stop, StopSignals, UsageError, build, check_config, flag, format_bytes, load_checkpoint,
-    load_text, memory_estimate, say, text_settings, train)
+    Range, Stop, StopSignals, UsageError, build, check_config, evaluate, evaluating, flag,
+    format_bytes, load_checkpoint, load_text, memory_estimate, say, text_settings, train)
 
-# settings of the demo: those of the PyTorch reference run quoted in the README
+# settings of the demo: those of the PyTorch reference run quoted in the README, and dropout
+# 0.2 (without it the two minutes' 5,000 steps overfit the text: see the README)
 DEMO = dict(task="charlm", cell="lstm", hidden=256, layers=1, seq_len=64, batch=32, lr=3e-3,
-            clip=1.0, embedding=64)
+            clip=1.0, embedding=64, dropout=0.2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,9 +51,15 @@ DEMO = dict(task="charlm", cell="lstm", hidden=256, layers=1, seq_len=64, batch=
 # ---------------------------------------------------------------------------------------------
 @ts.no_grad()
 def sample_text(model, vocab, prime, length, temperature, rng):
-    """Feed `prime`, then draw `length` characters one at a time from softmax(logits / T)."""
+    """Feed `prime`, then draw `length` characters one at a time from softmax(logits / T)
+    (the model in eval mode: no dropout)."""
     if temperature <= 0:
         raise UsageError(f"--temperature must be positive, got {temperature}")
+    with evaluating(model):
+        return _sample(model, vocab, prime, length, temperature, rng)
+
+
+def _sample(model, vocab, prime, length, temperature, rng):
     ids = vocab.encode(prime or " ")
     out, hx = model(ts.Tensor(ids[:, None]))
     logits = out.array[-1, 0]
@@ -71,10 +78,16 @@ def gradient_pictures(task, model, config, out_dir, steps=None):
     """The gradient flow of one batch: the unrolled graph coloured by gradient (cell view,
     gradflow.svg), ||dL/dh_t|| per step (gradnorms.png), heatmaps of the gradient and of gate
     saturation over time (heatmap.png) and the gradient-flow report. `steps` shortens the
-    sequence. Returns the three paths and the report."""
+    sequence. Returns the three paths and the report. The model runs in eval mode: the
+    pictures show its gradients without dropout's random zeros."""
+    os.makedirs(out_dir, exist_ok=True)
+    with evaluating(model):
+        return _gradient_pictures(task, model, config, out_dir, steps)
+
+
+def _gradient_pictures(task, model, config, out_dir, steps):
     from tinygrad_seq import viz
 
-    os.makedirs(out_dir, exist_ok=True)
     picture_config = dict(config, seq_len=steps or config["seq_len"], batch=min(config["batch"], 8))
     x, y = task.batch(np.random.default_rng(config["seed"] + 20_000), picture_config)
     model.zero_grad()
@@ -200,7 +213,10 @@ def build_parser():
                            ("batch", "sequences per batch (default 32)"),
                            ("lr", "Adam's learning rate (default 3e-3)"),
                            ("clip", "gradient-norm clipping (default 1.0)"),
-                           ("tbptt", "truncated BPTT window (charlm and copy; 0: off)")):
+                           ("tbptt", "truncated BPTT window (charlm and copy; 0: off)"),
+                           ("dropout", "dropout probability on the embedding and the "
+                                       "recurrent layers' outputs (default 0.2 for charlm, "
+                                       "else 0)")):
         tr.add_argument(flag(key), type=_parse(RANGES[key]), default=None, help=help_text)
     tr.add_argument("--resume", type=_utf8, metavar="CHECKPOINT",
                     help="continue from a checkpoint, exactly as if never stopped")
@@ -246,7 +262,7 @@ def build_parser():
                     help="default: op, or cell for more than 200 ops")
     ex.add_argument("--out", type=_utf8, default="explore.html", help="the page to write")
     ex.set_defaults(seq_len=None, tbptt=None, lr=None, clip=None,   # (train's, for its checks)
-                    model=None)
+                    dropout=None, model=None)
     be = sub.add_parser("bench", help="run the benchmarks (from a source checkout)")
     be.add_argument("which", nargs="?", default="all",
                     choices=("overhead", "kernels", "rnn", "render", "all"))
@@ -257,7 +273,7 @@ def _config_from_args(args):
     task = args.task or "charlm"
     if task in SEQ2SEQ_TASKS:
         defaults = dict(hidden=64, layers=1, seq_len={"reverse": 16, "dates": 3}[task],
-                        batch=32, lr=3e-3, clip=1.0, embedding=32,
+                        batch=32, lr=3e-3, clip=1.0, embedding=32, dropout=0.0,
                         model=args.model or "seq2seq-attention")
     elif args.model is not None:
         raise UsageError(f"--model is for --task {' or '.join(SEQ2SEQ_TASKS)} (the recurrent "
@@ -265,11 +281,11 @@ def _config_from_args(args):
     else:
         defaults = dict(DEMO) if task == "charlm" else dict(
             hidden=64, layers=1, seq_len={"adding": 100, "copy": 100, "classify": 50}[task],
-            batch=64, lr=1e-3, clip=1.0, embedding=16)
+            batch=64, lr=1e-3, clip=1.0, embedding=16, dropout=0.0)
     config = dict(defaults, task=task,
                   cell=args.cell or ("gru" if task in SEQ2SEQ_TASKS else "lstm"),
                   seed=0 if args.seed is None else args.seed, tbptt=args.tbptt or 0)
-    for key in ("hidden", "layers", "seq_len", "batch", "lr", "clip"):
+    for key in ("hidden", "layers", "seq_len", "batch", "lr", "clip", "dropout"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
     if args.text and task != "charlm":
@@ -339,7 +355,7 @@ def _run_training(task, model, opt, config, state, args, steps, minutes, signals
     print(f"step {state['step']}: training {task.metric}: " + ", ".join(
         f"{k} {v:.4f}" for k, v in task.report(last).items()) if last is not None else
         "no training step ran", flush=True)
-    held = task.evaluate(model, config)
+    held = evaluate(task, model, config)
     print("held-out: " + ", ".join(f"{k} {v:.4f}" for k, v in held.items()), flush=True)
     print(f"checkpoint: {state['saved'][0]}", flush=True)
     return held
@@ -350,7 +366,7 @@ def cmd_train(args, signals):
     if args.resume:
         requested = {k: getattr(args, k) for k in ("task", "cell", "model", "hidden", "layers",
                                                     "seq_len", "batch", "lr", "clip", "tbptt",
-                                                    "seed")}
+                                                    "dropout", "seed")}
         task, model, opt, config, state = load_checkpoint(args.resume, args.text,
                                                           requested=requested,
                                                           overrides=overrides)
@@ -464,6 +480,7 @@ def cmd_explore(args):
     x, y = task.batch(np.random.default_rng(config["seed"] + 30_000),
                       dict(config, seq_len=args.steps, batch=args.batch))
     model.rnn.fused = False                       # every op of every step on the tape
+    model.eval()                                  # (no dropout: the model's own numbers)
     name = f"{config['cell'].upper()} on {config['task']}"
     page = viz.explore(lambda: task.loss(model(x)[0], y), args.out, view=args.view,
                        title=f"{name}: {x.shape[0]} steps, batch {args.batch}" + (

@@ -344,10 +344,16 @@ def dropout(input, p=0.5, training=True):
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0:
         return input
-    keep = rng().random(input.shape) >= p
-    mask = keep.astype(input.dtype) / input.dtype.type(1 - p) if p < 1 else \
-        np.zeros(input.shape, input.dtype)
-    return ops.Dropout.apply(input, mask=mask)
+    if input.dtype.kind != "f":
+        raise TypeError(f"dropout: expected a floating-point input, got {input.dtype} of shape "
+                        f"{input.shape}")
+    dtype = input.dtype.type
+    if p == 1:
+        return ops.Dropout.apply(input, mask=np.zeros(input.shape, dtype))
+    # draws in the input's dtype (float32 ones come twice as fast); kept elements are scaled
+    # by 1 / (1 - p), computed in that dtype as PyTorch does
+    keep = rng().random(input.shape, dtype=dtype) >= p
+    return ops.Dropout.apply(input, mask=keep * (dtype(1) / dtype(1 - p)))
 
 
 def _described(operands):
