@@ -108,8 +108,11 @@ class Tensor(InPlaceOps, ShapeOps):
     indexing methods; in tensor_inplace.py the in-place ones (add_, +=, x[i] = v, ...).
     """
 
-    __slots__ = ("array", "_grad", "requires_grad", "_node", "_index", "_hooks", "_name",
-                 "_counter", "_view_rebases", "__weakref__")
+    __slots__ = ("array", "requires_grad", "_node", "_index", "_counter", "__dict__",
+                 "__weakref__")
+    # set on few tensors (leaves, hooked, named, views): class defaults until then, which
+    # `_make`, run for every op's result, need not store
+    _grad = _hooks = _name = _view_rebases = None
     __array_priority__ = 1000  # numpy array (op) Tensor dispatches to Tensor's reflected ops
 
     def __init__(self, data, dtype=None, requires_grad=False):
@@ -126,8 +129,7 @@ class Tensor(InPlaceOps, ShapeOps):
             if array.dtype.kind == "f":
                 array = array.astype(_default_dtype)
         _check_dtype(array.dtype, "Tensor")
-        self.array, self._grad, self._node, self._index = array, None, None, 0
-        self._hooks = self._name = self._counter = self._view_rebases = None
+        self.array, self._node, self._index, self._counter = array, None, 0, None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()
@@ -141,8 +143,7 @@ class Tensor(InPlaceOps, ShapeOps):
         """Wrap an op's result without copying or checks (the fast path every op takes)."""
         t = object.__new__(Tensor)
         t.array = data if type(data) is np.ndarray else np.asarray(data)
-        t._grad, t._node, t._index, t._hooks, t._name = None, node, index, None, None
-        t._counter = t._view_rebases = None
+        t._node, t._index, t._counter = node, index, None
         t.requires_grad = node is not None
         return t
 
