@@ -13,7 +13,8 @@ of a batch's rows, each with n = 1.)
 
 What the caller lays out, steps in run order (step s is time order[s]):
     hx (T + 1, B, H + 1 + I)  row block s = [h_{s-1} | 1 | x_s]: step s's operand; h_{-1} = h0,
-                         and the loop writes h_s into block s + 1 as it goes
+                         and the loop writes h_s into block s + 1 as it goes ((T + 1, B,
+                         H + 1), without x, for a one-hot input: see sym)
     valid (T, B) uint8   is step s inside each sequence (all ones without lengths): past its
                          end a sequence keeps its state, outputs zeros, gets no gradient
     sym (T, B) int64     for an input of one-hot rows (one_hot_symbols), the symbol of each

@@ -11,7 +11,8 @@ Work is split in one of two ways (`split` from __init__.plan):
 A one-hot input (every row of x is zeros but for a single one, the charlm benchmark's; rows
 of zeros allowed, a padding) is detected here and passed as its symbols: its product with W_ih is a row of a table and its
 weight gradient a scatter-add, instead of I columns of every step's product (the numbers are
-those of the product, to rounding: the same terms, added in another order).
+those of the product, to rounding: the same terms, added in another order); the steps'
+operands then leave x out.
 """
 import importlib
 
@@ -109,7 +110,8 @@ class _Loops(Function):
         sym = _symbols(x, reverse)
         lanes = [(lane, _valid(order, None if lengths is None else lengths[lane],
                                lane.stop - lane.start),
-                  np.ascontiguousarray(sym[:, lane]), operands(x[:, lane], h0[lane], reverse))
+                  np.ascontiguousarray(sym[:, lane]),
+                  operands(x[:, lane], h0[lane], reverse, with_input=not sym.shape[0]))
                  for lane in split[0]]
         return x, order, _part_rows(self.G, H, split[1]), lanes
 
