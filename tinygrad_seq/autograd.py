@@ -108,6 +108,7 @@ class Scope:
     nodes inside with path "lstm.cell", step 3 and tags {"layer": 0, "direction": "forward"}.
     Inner scopes extend the path and override the step and tags they set.
     """
+    __slots__ = ("name", "step", "tags", "path", "parent", "_mode")   # one per module call
 
     def __init__(self, name, step=None, **tags):
         self.name, self.step, self.tags = name, step, tags
