@@ -103,11 +103,14 @@ def _zero(a):
 
 
 def _gather(tab, sym, s, out):
-    """out[b] = tab[sym[s, b]]: a one-hot input's product for step s (0 for a zero row)."""
+    """out[b] = tab[sym[s, b]]: a one-hot input's product for step s (a zero row, symbol -1,
+    takes the table's last row: the bias alone)."""
+    last = tab.shape[0] - 1
     for b in range(out.shape[0]):
         v = sym[s, b]
+        v = v if v >= 0 else last
         for j in range(out.shape[1]):
-            out[b, j] = tab[v, j] if v >= 0 else 0
+            out[b, j] = tab[v, j]
 
 
 def _emit(valid, s, state, hx, u, out, time, r0):
@@ -172,13 +175,17 @@ def _forward_weights(blocks, rows, k0, k1, K):
 
 
 def _tables(w_ih, bias, rows, k0, k1, gather):
-    """(k1 - k0, I, G h): part k's products for a one-hot row of each symbol v,
-    tab[v, j] = w_ih[rows[k, j], v] + bias[rows[k, j]] ((.., 0, ..) unless gather)."""
-    tab = np.empty((k1 - k0, w_ih.shape[1] if gather else 0, rows.shape[1]), w_ih.dtype)
+    """(k1 - k0, I + 1, G h): part k's products for a one-hot row of each symbol v,
+    tab[v, j] = w_ih[rows[k, j], v] + bias[rows[k, j]], and for a row of zeros, tab[I, j] =
+    bias[rows[k, j]] ((.., 0, ..) unless gather)."""
+    I = w_ih.shape[1]
+    tab = np.empty((k1 - k0, I + 1 if gather else 0, rows.shape[1]), w_ih.dtype)
     for k in range(k0, k1):
         for j in range(tab.shape[2] if gather else 0):
-            for v in range(w_ih.shape[1]):
-                tab[k - k0, v, j] = w_ih[rows[k, j], v] + bias[rows[k, j], 0]
+            b = bias[rows[k, j], 0]
+            for v in range(I):
+                tab[k - k0, v, j] = w_ih[rows[k, j], v] + b
+            tab[k - k0, I, j] = b
     return tab
 
 
