@@ -317,6 +317,7 @@ def test_crafted_checkpoints_are_refused_and_left_alone(main, tmp_path, adding_c
         (extras(rng={"state": "garbage"}), "its data generator's state is not numpy's PCG64"),
         (extras(generator={"state": "garbage"}),
          "its package generator's state is not numpy's PCG64"),
+        (extras(generator=None), "its package generator's state is not numpy's PCG64"),
         (lambda doc: doc["extra"]["rng"].update(bit_generator="MT19937"), "PCG64 state"),
         (extras(step="250"), "its step is '250', expected an integer >= 0"),
         (extras(step=-1), "its step is -1"),

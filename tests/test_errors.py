@@ -92,6 +92,9 @@ def test_mixing_float32_and_float64_is_refused():
         ts.ones(2, 2) @ ts.ones(2, 2, dtype=ts.float64)
     with pytest.raises(TypeError, match="cat: all tensors need one dtype"):
         ts.cat([a, b])
+    with pytest.raises(TypeError, match="cat: expected a sequence of Tensors, got list at "
+                                        "position 2"):
+        ts.cat([a, b, [1, 2]])
 
 
 def test_unsupported_dtypes():

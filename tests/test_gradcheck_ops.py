@@ -436,3 +436,20 @@ def test_nll_loss_of_only_ignored_targets_is_nan_with_a_zero_gradient():
     loss = F.nll_loss(x, ts.tensor([-100, -100]))
     loss.backward()
     assert np.isnan(loss.item()) and np.array_equal(x.grad.numpy(), np.zeros((2, 3)))
+
+
+def test_nll_loss_leaves_ignored_rows_out_and_divides_by_weights_that_cancel():
+    """As PyTorch (values from torch 2.13): an ignored row's -inf is not read (0 * -inf would
+    be nan); class weights adding up to 0 give -inf, and +-inf gradients where they are not 0."""
+    x = leaf(np.array([[-np.inf, 1, 2], [-np.inf, 0.5, 0.1]]))
+    for weight in (None, ts.ones(3, dtype=ts.float64)):
+        loss = F.nll_loss(x, ts.tensor([-100, 1]), weight=weight)
+        loss.backward()
+        assert loss.item() == -0.5 and np.array_equal(x.grad.numpy(), [[0, 0, 0], [0, -1, 0]])
+        x.grad = None
+    assert F.nll_loss(x, ts.tensor([-100, 1]), reduction="none").tolist() == [0, -0.5]
+    y = leaf(np.array([[-1.0, -2.0], [-0.5, -3.0]]))
+    loss = F.nll_loss(y, ts.tensor([0, 1]), weight=ts.tensor([1.0, -1.0]))
+    loss.backward()
+    assert loss.item() == -np.inf
+    assert np.array_equal(y.grad.numpy(), [[-np.inf, 0], [0, np.inf]])

@@ -868,11 +868,12 @@ def _same_dtype(op, tensors):
     tensors = list(tensors)
     if not tensors:
         raise ValueError(f"{op}: expected a non-empty sequence of tensors")
-    dtype = getattr(tensors[0], "dtype", None)
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected a sequence of Tensors, got {type(t).__name__} at "
                             f"position {i} (wrap arrays with ts.tensor(...))")
+    dtype = tensors[0].array.dtype
+    for t in tensors:
         if t.array.dtype != dtype:
             dtypes = sorted({str(t.dtype) for t in tensors})
             raise TypeError(f"{op}: all tensors need one dtype, got {dtypes}")

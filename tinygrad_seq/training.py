@@ -899,11 +899,10 @@ def load_checkpoint(path, text_path=None, with_text=True, requested=None, overri
         raise UsageError(f"{path} is not a usable tinygrad-seq checkpoint: its step is "
                          f"{extra['step']!r}, expected an integer >= 0")
     rng, generator = np.random.default_rng(), np.random.default_rng()
-    for what, into, state in (("data generator", rng, extra["rng"]),
-                              ("package generator", generator, extra.get("generator"))):
+    states = [("data generator", rng, "rng"), ("package generator", generator, "generator")]
+    for what, into, key in states[:2 if "generator" in extra else 1]:
         try:
-            if state is not None:
-                into.bit_generator.state = state
+            into.bit_generator.state = extra[key]
         except (TypeError, ValueError, KeyError, OverflowError) as e:
             raise UsageError(f"{path} is not a usable tinygrad-seq checkpoint: its {what}'s "
                              f"state is not numpy's PCG64 state ({e})") from None

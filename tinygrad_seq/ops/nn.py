@@ -76,23 +76,37 @@ class NLLLoss(_Op):
         w = valid.astype(x.dtype) if weight is None else weight[picked] * valid
         self.save_for_backward(picked, w)
         self.reduction = reduction
-        losses = x[np.arange(len(picked)), picked] * -w
+        # (an ignored row's pick is left out, not weighted by 0: it may be -inf)
+        losses = np.where(valid, -x[np.arange(len(picked)), picked], 0) * w
         if reduction == "none":
             return losses
         total = losses.sum()
         if reduction == "mean":
             self.total_weight = w.sum()
-            # every target ignored: 0 / 0, nan as PyTorch gives it
-            total = total / self.total_weight if self.total_weight else x.dtype.type("nan")
+            total = _divide(total, self.total_weight)
         return np.asarray(total, dtype=x.dtype)
 
     def backward(self, g):
         picked, w = self.saved
-        # (a total weight of 0 means every w is 0: the gradient is 0, as PyTorch gives it)
-        scale = g / self.total_weight if self.reduction == "mean" and self.total_weight else g
+        if self.reduction == "mean" and not self.total_weight:
+            # every target ignored (PyTorch's gradient: 0), or class weights that add up to 0
+            # (+-inf where a weight is not 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rows = np.where(w != 0, -w * (g / self.total_weight), 0)
+        else:
+            rows = -w * (g / self.total_weight if self.reduction == "mean" else g)
         dx = np.zeros(self.in_shapes[0], dtype=g.dtype)
-        dx[np.arange(len(picked)), picked] = -w * scale
+        dx[np.arange(len(picked)), picked] = rows
         return dx, None
+
+
+def _divide(a, b):
+    """a / b, b possibly 0: nan for 0 / 0 (a mean over no targets), +-inf else, as PyTorch
+    gives them (without numpy's warning)."""
+    if b:
+        return a / b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return a / b
 
 
 class BinaryCrossEntropyWithLogits(_Op):
