@@ -59,6 +59,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_scope_name", None)
+        object.__setattr__(self, "_scope", None)
 
     def __setattr__(self, name, value):
         """As in PyTorch: a Parameter or a Module registers itself under `name`; a name already
@@ -110,6 +111,9 @@ class Module:
 
     def _set_scope_name(self, name):
         object.__setattr__(self, "_scope_name", name)
+        # the scope of its calls from outside any other scope (a top-level child's: most
+        # calls), made once: nothing in it depends on the call
+        object.__setattr__(self, "_scope", None if name is None else Scope(name))
 
     def _rename_parameters(self):
         """Name each parameter by its path from this module; re-run as modules nest deeper."""
@@ -147,8 +151,15 @@ class Module:
     def __call__(self, *args, **kwargs):
         if self._scope_name is None:
             return self.forward(*args, **kwargs)
-        with Scope(self._scope_name):
+        mode = autograd._threads.mode        # this thread's: its current scope
+        if mode.scope is not None:           # inside another scope: this one extends it
+            with Scope(self._scope_name):
+                return self.forward(*args, **kwargs)
+        mode.scope = self._scope
+        try:
             return self.forward(*args, **kwargs)
+        finally:
+            mode.scope = None
 
     def forward(self, *args, **kwargs):
         raise TypeError(f"{type(self).__name__} has no forward(); subclasses define it")
