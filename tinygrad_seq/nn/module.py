@@ -59,7 +59,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_scope_name", None)
-        object.__setattr__(self, "_scope", None)
+        object.__setattr__(self, "_call_scope", None)
 
     def __setattr__(self, name, value):
         """As in PyTorch: a Parameter or a Module registers itself under `name`; a name already
@@ -113,7 +113,7 @@ class Module:
         object.__setattr__(self, "_scope_name", name)
         # the scope of its calls from outside any other scope (a top-level child's: most
         # calls), made once: nothing in it depends on the call
-        object.__setattr__(self, "_scope", None if name is None else Scope(name))
+        object.__setattr__(self, "_call_scope", None if name is None else Scope(name))
 
     def _rename_parameters(self):
         """Name each parameter by its path from this module; re-run as modules nest deeper."""
@@ -155,7 +155,7 @@ class Module:
         if mode.scope is not None:           # inside another scope: this one extends it
             with Scope(self._scope_name):
                 return self.forward(*args, **kwargs)
-        mode.scope = self._scope
+        mode.scope = self._call_scope
         try:
             return self.forward(*args, **kwargs)
         finally:
