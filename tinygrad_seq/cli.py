@@ -55,22 +55,18 @@ def sample_text(model, vocab, prime, length, temperature, rng):
     (the model in eval mode: no dropout)."""
     if temperature <= 0:
         raise UsageError(f"--temperature must be positive, got {temperature}")
-    with evaluating(model):
-        return _sample(model, vocab, prime, length, temperature, rng)
-
-
-def _sample(model, vocab, prime, length, temperature, rng):
     ids = vocab.encode(prime or " ")
-    out, hx = model(ts.Tensor(ids[:, None]))
-    logits = out.array[-1, 0]
     chars = []
-    for _ in range(length):
-        z = logits.astype(np.float64) / temperature
-        p = np.exp(z - z.max())
-        nxt = int(rng.choice(len(p), p=p / p.sum()))
-        chars.append(nxt)
-        out, hx = model(ts.Tensor(np.array([[nxt]])), hx)
+    with evaluating(model):
+        out, hx = model(ts.Tensor(ids[:, None]))
         logits = out.array[-1, 0]
+        for _ in range(length):
+            z = logits.astype(np.float64) / temperature
+            p = np.exp(z - z.max())
+            nxt = int(rng.choice(len(p), p=p / p.sum()))
+            chars.append(nxt)
+            out, hx = model(ts.Tensor(np.array([[nxt]])), hx)
+            logits = out.array[-1, 0]
     return prime + vocab.decode(np.array(chars))
 
 
@@ -80,20 +76,16 @@ def gradient_pictures(task, model, config, out_dir, steps=None):
     saturation over time (heatmap.png) and the gradient-flow report. `steps` shortens the
     sequence. Returns the three paths and the report. The model runs in eval mode: the
     pictures show its gradients without dropout's random zeros."""
-    os.makedirs(out_dir, exist_ok=True)
-    with evaluating(model):
-        return _gradient_pictures(task, model, config, out_dir, steps)
-
-
-def _gradient_pictures(task, model, config, out_dir, steps):
     from tinygrad_seq import viz
 
+    os.makedirs(out_dir, exist_ok=True)
     picture_config = dict(config, seq_len=steps or config["seq_len"], batch=min(config["batch"], 8))
     x, y = task.batch(np.random.default_rng(config["seed"] + 20_000), picture_config)
-    model.zero_grad()
-    out, _ = model(x)
-    loss = task.loss(out, y)
-    loss.backward(retain_graph=True)      # keeps the gate values, for the saturation heatmap
+    with evaluating(model):
+        model.zero_grad()
+        out, _ = model(x)
+        loss = task.loss(out, y)
+        loss.backward(retain_graph=True)  # keeps the gate values, for the saturation heatmap
     name = f"{config['cell'].upper()} on {config['task']}"
     title = f"{name}: gradient flow over {picture_config['seq_len']} steps"
     pictures = {"gradflow.svg": viz.draw(loss, view="cell", title=title),

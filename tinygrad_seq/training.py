@@ -428,9 +428,10 @@ class Probability(Range):
     def __init__(self):
         super().__init__(float, 0.0, 1.0)
 
-    def __contains__(self, value):
-        return super().__contains__(value) and value < 1 or (
-            value == 0 and not isinstance(value, bool))
+    def __contains__(self, value):     # (Range's floats are above low: 0 is let in here)
+        if value == 0 and not isinstance(value, bool):
+            return True
+        return super().__contains__(value) and value < 1
 
     def __str__(self):
         return "a number >= 0 and < 1"
