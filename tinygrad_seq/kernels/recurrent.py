@@ -259,10 +259,15 @@ def _flush(operand, B, s, steps, grads, dWt, sym, dtab, wx, dx):
 
 def _unpack(src, rows, dst):
     """dst[rows[j], c] = src[c, j]: a part's transposed gradient (C, G h) back in the
-    weights' rows (dst (G H, C))."""
-    for j in range(len(rows)):
-        for c in range(dst.shape[1]):
-            dst[rows[j], c] = src[c, j]
+    weights' rows (dst (G H, C)), in blocks of 16 x 16 (column by column, each read of src
+    would be a new cache line: 2.4x slower on the charlm LSTM's)."""
+    C, J = dst.shape[1], len(rows)
+    for j0 in range(0, J, 16):
+        for c0 in range(0, C, 16):
+            for j in range(j0, min(j0 + 16, J)):
+                r = rows[j]
+                for c in range(c0, min(c0 + 16, C)):
+                    dst[r, c] = src[c, j]
 
 
 def _unpack_stacked(dwt, dtab, gather, rows, dw_hh, db, dw_ih):
