@@ -36,3 +36,19 @@ def test_the_demo_prints_the_report_and_writes_the_heatmaps(tmp_path, capsys):
         in printed
     for name in ("gradflow.svg", "gradnorms.png", "heatmap.png"):
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_the_gallery_draws_the_demo_pictures_as_the_demo_does(tmp_path, monkeypatch, capsys):
+    """viz/make_gallery.py's demo pictures come from the demo's own model (cli.demo_model): a
+    renamed helper there once broke the gallery without any test noticing."""
+    import pathlib
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parent.parent / "viz"))
+    import make_gallery
+    monkeypatch.setattr(make_gallery, "HERE", str(tmp_path))
+    monkeypatch.setattr(make_gallery, "DEMO_TRAIN_STEPS", 1)
+    make_gallery.demo_pictures()
+    report = (tmp_path / "demo_report.txt").read_text()
+    assert report.startswith("the demo's LSTM after 1 training steps")
+    assert "LSTM rnn.l0 (forward, 24 steps, fused)" in report and "Verdict: " in report
+    for name in ("demo_gradflow.svg", "demo_gradnorms.png", "demo_heatmap.png"):
+        assert (tmp_path / name).stat().st_size > 1000

@@ -380,11 +380,17 @@ def cmd_train(args, signals):
     return 0
 
 
-def cmd_demo(args, signals):
-    config = dict(DEMO, seed=0 if args.seed is None else args.seed, tbptt=0)
+def demo_model(seed=0):
+    """The demo's configuration, text, task, model and optimizer, untrained (viz/make_gallery.py
+    draws the gallery's demo pictures from the same)."""
+    config = dict(DEMO, seed=seed, tbptt=0)
     text = load_text(None)
     config.update(text_settings(None, text))
-    task, model, opt = build(config, text)
+    return (config, text) + build(config, text)
+
+
+def cmd_demo(args, signals):
+    config, text, task, model, opt = demo_model(0 if args.seed is None else args.seed)
     state = {"step": 0, "rng": np.random.default_rng(config["seed"]), "step_run": 0,
              "saved": None}
     minutes = args.minutes if args.minutes or args.steps else 2.0

@@ -93,12 +93,11 @@ def adding_loss(cell, length, train_steps, seed=0):
 def demo_pictures():
     """The demo's model (charlm LSTM, hidden 256) after a short training: its pictures as
     `tinygrad-seq demo` draws them, and its report."""
-    config = dict(cli.DEMO, seed=0, tbptt=0)
-    task, model, opt = cli.build(config, data.load_corpus(None))
+    config, _, task, model, opt = cli.demo_model(seed=0)
     rng = np.random.default_rng(0)
     for _ in range(DEMO_TRAIN_STEPS):
         x, y = task.batch(rng, config)
-        cli.train_step(task, model, opt, x, y, config)
+        training.train_step(task, model, opt, x, y, config)
     with tempfile.TemporaryDirectory() as folder:
         *paths, flow = cli.gradient_pictures(task, model, config, folder, steps=24)
         for path in paths:
