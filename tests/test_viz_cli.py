@@ -1,5 +1,6 @@
 """`tinygrad-seq gradflow` and the demo: the gradient-flow report printed, the graph and the
 heatmaps written."""
+import pathlib
 import subprocess
 import sys
 
@@ -38,10 +39,9 @@ def test_the_demo_prints_the_report_and_writes_the_heatmaps(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 1000
 
 
-def test_the_gallery_draws_the_demo_pictures_as_the_demo_does(tmp_path, monkeypatch, capsys):
+def test_the_gallery_draws_the_demo_pictures_as_the_demo_does(tmp_path, monkeypatch):
     """viz/make_gallery.py's demo pictures come from the demo's own model (cli.demo_model): a
     renamed helper there once broke the gallery without any test noticing."""
-    import pathlib
     monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parent.parent / "viz"))
     import make_gallery
     monkeypatch.setattr(make_gallery, "HERE", str(tmp_path))
