@@ -27,10 +27,12 @@ How: C is cut into tiles of 4 rows x NR columns, each held in 16 vector accumula
 while k runs over the whole of K: per k, 4 vector loads of the panel's row k, 4 broadcasts of
 A's elements and 16 fused multiply-adds. Each element of C is summed over k in order, with one
 rounding per multiply-add (as BLAS kernels do; no reassociation, no fastmath). Rows past the
-last multiple of 4, and columns past the last whole panel, run tiles of one row by one vector,
-the last one loading and storing only the columns that exist (masked loads and stores): the
-recurrent layers' shapes (32 or 500 rows, 128 or more columns) seldom need them, and fewer
-tile shapes compile sooner.
+last multiple of 4 run tiles of one row by NR columns (4 accumulators: four chains of
+multiply-adds, enough to hide their latency; the weight gradients' products have 66 or 257
+rows, and one-vector tiles, a single chain each, made the seed LSTM's 9% slower), and columns
+past the last whole panel tiles of one row by one vector, the last one loading and storing
+only the columns that exist (masked loads and stores): the recurrent layers' shapes (128 or
+more columns) seldom need them, and fewer tile shapes compile sooner.
 
 The numpy twins in reference.py have the same signatures; under NUMBA_DISABLE_JIT=1 they are
 what this module exports.
@@ -105,6 +107,20 @@ def _tile_4x4(A, i, K, B, b, rb, C, c, rc):
     vstore(C, d + 3 * W, c33)
 
 
+def _tile_1x4(A, i, K, B, b, rb, C, c, rc):
+    W = VECTOR_BYTES // C.itemsize
+    c0, c1, c2, c3 = vload(C, c), vload(C, c + W), vload(C, c + 2 * W), vload(C, c + 3 * W)
+    for k in range(K):
+        o = b + k * rb
+        a = vsplat(A[i, k])
+        c0, c1 = vfma(a, vload(B, o), c0), vfma(a, vload(B, o + W), c1)
+        c2, c3 = vfma(a, vload(B, o + 2 * W), c2), vfma(a, vload(B, o + 3 * W), c3)
+    vstore(C, c, c0)
+    vstore(C, c + W, c1)
+    vstore(C, c + 2 * W, c2)
+    vstore(C, c + 3 * W, c3)
+
+
 def _tile_1x1(A, i, K, B, b, rb, C, c, rc, n):
     c0 = vload_first(C, c, n)
     for k in range(K):
@@ -123,12 +139,16 @@ def _gemm(A, B, panel_stride, row_stride, C):
     whole = M - M % MR
     for p in range((N + NR - 1) // NR):
         j, b = p * NR, p * panel_stride
-        tiled = whole if j + NR <= N else 0     # rows in 4 x NR tiles; the rest by vector
-        for i in range(0, tiled, MR):
-            _tile_4x4(A, i, K, B, b, row_stride, C, i * rc + j, rc)
-        for v in range(j, min(j + NR, N), W):
-            for i in range(tiled, M):
-                _tile_1x1(A, i, K, B, b + v - j, row_stride, C, i * rc + v, rc, min(W, N - v))
+        if j + NR <= N:     # a whole panel: 4 x NR tiles, the last rows 1 x NR
+            for i in range(0, whole, MR):
+                _tile_4x4(A, i, K, B, b, row_stride, C, i * rc + j, rc)
+            for i in range(whole, M):
+                _tile_1x4(A, i, K, B, b, row_stride, C, i * rc + j, rc)
+        else:               # the last columns: one vector at a time
+            for v in range(j, N, W):
+                for i in range(M):
+                    _tile_1x1(A, i, K, B, b + v - j, row_stride, C, i * rc + v, rc,
+                              min(W, N - v))
 
 
 def _check(A, B, C, K_B, N_B):
@@ -197,7 +217,8 @@ if numba.config.DISABLE_JIT:    # the vector intrinsics need the JIT: numpy twin
 else:
     _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
     _inline = numba.njit(inline="always", error_model="numpy", nogil=True)
-    _tile_4x4, _tile_1x1, _gemm = _jit(_tile_4x4), _jit(_tile_1x1), _jit(_gemm)
+    _tile_4x4, _tile_1x4, _tile_1x1 = _jit(_tile_4x4), _jit(_tile_1x4), _jit(_tile_1x1)
+    _gemm = _jit(_gemm)
     _check, gemm, gemm_rows = _jit(_check), _jit(gemm), _jit(gemm_rows)
     pack_rows, pack_columns, panel_shape = (_inline(pack_rows), _inline(pack_columns),
                                             _inline(panel_shape))
