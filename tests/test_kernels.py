@@ -67,6 +67,14 @@ def kernel_cases(dtype, rng):
         target[::3] = -1  # ignored
         yield "cross_entropy_forward", (x, target, -1, empty(rows), empty(rows, n)), [3, 4]
         yield "cross_entropy_backward", (sm, target, -1, arr(rows), empty(rows, n)), [4]
+        for weight in (np.abs(arr(n)), arr(0)):      # class weights, and none
+            yield "nll_loss_forward", (lsm, target, weight, -1, empty(rows), empty(rows)), [4, 5]
+        yield "nll_loss_backward", (target, -1, arr(rows), empty(rows, n)), [3]
+        if rows:      # a target past the classes: both return its row (outputs unfinished)
+            wrong = target.copy()
+            wrong[-1] = n
+            yield "nll_loss_forward", (lsm, wrong, arr(0), -1, empty(rows), empty(rows)), []
+            yield "nll_loss_backward", (wrong, -1, arr(rows), empty(rows, n)), []
         yield "sum_rows", (x, empty(n)), [1]
         yield "outer", (arr(rows), arr(n), empty(rows, n)), [2]
     for tokens, vocab, dim in ((0, 3, 2), (9, 4, 3), (50, 3, 5)):  # many repeated indices
@@ -106,7 +114,8 @@ def test_every_numba_kernel_equals_its_reference(dtype):
     seen = set()
     for name, args, outputs in kernel_cases(dtype, rng):
         seen.add(name)
-        (numba_args, _), (reference_args, _) = run_both(name, args)
+        (numba_args, numba_value), (reference_args, reference_value) = run_both(name, args)
+        assert numba_value == reference_value, name      # None, or the nll kernels' bad row
         for k in outputs:
             try:
                 assert_close(numba_args[k], reference_args[k])
@@ -393,6 +402,15 @@ def test_clear_errors():
         backend.embedding_backward(np.array([0, 2]), f64, 2)
     with pytest.raises(IndexError, match="cross_entropy_forward: target 3 is out of range"):
         backend.cross_entropy_forward(f64, np.array([0, 3]))
+    for targets, bad in (([0, 3], 3), ([-2, 0], -2)):   # past the classes; negative, not ignored
+        with pytest.raises(IndexError, match=f"nll_loss_forward: target {bad} is out of range"):
+            backend.nll_loss_forward(f64, np.array(targets), None, -1)
+        with pytest.raises(IndexError, match=f"nll_loss_backward: target {bad} is out of range"):
+            backend.nll_loss_backward(np.array(targets), -1, f64[0, :2], 3)
+    with pytest.raises(ValueError, match=r"nll_loss_forward: .*\(2, 3\) float64, \(2,\)"):
+        backend.nll_loss_forward(f64, np.array([0, 1]), np.ones(2), -100)
+    with pytest.raises(ValueError, match=r"nll_loss_backward: expected 2 integer targets"):
+        backend.nll_loss_backward(np.array([0.0, 1.0]), -100, f64[0, :2], 3)
     with pytest.raises(ValueError, match="sgd_update: updates in place need C-contiguous"):
         p = np.zeros((3, 4))[:, ::2]
         backend.sgd_update(p, p, p.copy(), 0.1)

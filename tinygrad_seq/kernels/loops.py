@@ -174,6 +174,32 @@ def cross_entropy_backward(probs, target, ignore_index, scale, dx):
             dx[r, target[r]] -= s
 
 
+def nll_loss_forward(x, target, weight, ignore_index, losses, w):
+    for r in range(target.shape[0]):
+        t = target[r]
+        if t == ignore_index:
+            w[r] = 0
+            losses[r] = 0
+        elif t < 0 or t >= x.shape[1]:
+            return r
+        else:
+            w[r] = weight[t] if weight.shape[0] else 1
+            losses[r] = -x[r, t] * w[r]
+    return -1
+
+
+def nll_loss_backward(target, ignore_index, values, dx):
+    for r in range(target.shape[0]):
+        t = target[r]
+        for j in range(dx.shape[1]):
+            dx[r, j] = 0
+        if t != ignore_index:
+            if t < 0 or t >= dx.shape[1]:
+                return r
+            dx[r, t] = values[r]
+    return -1
+
+
 # ------------------------------------------------------------------------------ scatter, reduce
 def embedding_backward(indices, g, dweight):
     dweight[...] = 0
@@ -340,6 +366,8 @@ log_softmax_forward = _jit(log_softmax_forward)
 log_softmax_backward = _jit(log_softmax_backward)
 cross_entropy_forward = _jit(cross_entropy_forward)
 cross_entropy_backward = _jit(cross_entropy_backward)
+nll_loss_forward = _jit(nll_loss_forward)
+nll_loss_backward = _jit(nll_loss_backward)
 embedding_backward = _jit(embedding_backward)
 sum_rows = _jit(sum_rows)
 outer = _jit(outer)

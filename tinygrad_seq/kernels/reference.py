@@ -1,7 +1,8 @@
 """numpy references: the same signatures as the numba kernels in loops.py and cells.py.
 
 Each function fills its preallocated output arrays (and returns nothing, except
-`squared_norm`, whose result is one number). The layouts are those of the kernels (see the
+`squared_norm`, whose result is one number, and the nll_loss kernels, which return the first
+row whose target is out of range, -1 for none: the check costs nothing inside their loops). The layouts are those of the kernels (see the
 package docstring): element-wise kernels get 1-D arrays, row kernels 2-D (rows, n) arrays.
 These are the definitions the numba kernels are tested against, written for clarity.
 """
@@ -83,6 +84,34 @@ def cross_entropy_backward(probs, target, ignore_index, scale, dx):
     np.multiply(probs, (scale * valid)[:, None], out=dx)
     rows = np.flatnonzero(valid)
     dx[rows, target[rows]] -= scale[rows]
+
+
+def nll_loss_forward(x, target, weight, ignore_index, losses, w):
+    """w[r] = weight[target[r]] (1 where weight is empty), losses[r] = -x[r, target[r]] w[r];
+    both 0 where target[r] == ignore_index. Returns the first row whose target is out of range
+    (-1: none), before its outputs are complete."""
+    valid = target != ignore_index
+    bad = np.flatnonzero(valid & ((target < 0) | (target >= x.shape[1])))
+    if bad.size:
+        return int(bad[0])
+    picked = target * valid                      # ignored rows pick class 0, weighted 0
+    np.multiply(weight[picked] if weight.size else 1, valid, out=w)
+    # (an ignored row's pick is left out, not weighted by 0: it may be -inf)
+    np.multiply(np.where(valid, -x[np.arange(len(target)), picked], 0), w, out=losses)
+    return -1
+
+
+def nll_loss_backward(target, ignore_index, values, dx):
+    """dx = 0, then dx[r, target[r]] = values[r] where target[r] != ignore_index. Returns the
+    first row whose target is out of range (-1: none)."""
+    valid = target != ignore_index
+    bad = np.flatnonzero(valid & ((target < 0) | (target >= dx.shape[1])))
+    if bad.size:
+        return int(bad[0])
+    dx[...] = 0
+    rows = np.flatnonzero(valid)
+    dx[rows, target[rows]] = values[rows]
+    return -1
 
 
 # ------------------------------------------------------------------------------ scatter, reduce

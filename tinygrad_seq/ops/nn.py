@@ -71,13 +71,9 @@ class NLLLoss(_Op):
     op = "nll_loss"
 
     def forward(self, x, target, weight=None, ignore_index=-100, reduction="mean"):
-        valid = target != ignore_index
-        picked = target * valid                      # ignored rows pick class 0, weighted 0
-        w = valid.astype(x.dtype) if weight is None else weight[picked] * valid
-        self.save_for_backward(picked, w)
-        self.reduction = reduction
-        # (an ignored row's pick is left out, not weighted by 0: it may be -inf)
-        losses = np.where(valid, -x[np.arange(len(picked)), picked], 0) * w
+        losses, w = backend.nll_loss_forward(x, target, weight, ignore_index)
+        self.save_for_backward(target, w)
+        self.ignore_index, self.reduction = ignore_index, reduction
         if reduction == "none":
             return losses
         total = losses.sum()
@@ -87,16 +83,15 @@ class NLLLoss(_Op):
         return np.asarray(total, dtype=x.dtype)
 
     def backward(self, g):
-        picked, w = self.saved
+        target, w = self.saved
         if self.reduction == "mean" and not self.total_weight:
             # every target ignored (PyTorch's gradient: 0), or class weights that add up to 0
             # (+-inf where a weight is not 0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                rows = np.where(w != 0, -w * (g / self.total_weight), 0)
+                values = np.where(w != 0, -w * (g / self.total_weight), 0)
         else:
-            rows = -w * (g / self.total_weight if self.reduction == "mean" else g)
-        dx = np.zeros(self.in_shapes[0], dtype=g.dtype)
-        dx[np.arange(len(picked)), picked] = rows
+            values = -w * (g / self.total_weight if self.reduction == "mean" else g)
+        dx = backend.nll_loss_backward(target, self.ignore_index, values, self.in_shapes[0][1])
         return dx, None
 
 
