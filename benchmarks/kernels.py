@@ -31,7 +31,7 @@ def cases(dtype):
         yield "relu_backward", label, (np.maximum(out, 0), arr(n), empty(n))
         yield "tanh_forward", label, (arr(n), empty(n))
         yield "sigmoid_forward", label, (arr(n), empty(n))
-    for rows, n in ((32, 64), (64, 1000), (1024, 256)):
+    for rows, n in ((1, 18), (32, 64), (64, 1000), (1024, 256)):
         label = f"{rows}x{n}"
         x = arr(rows, n)
         sm, lsm = empty(rows, n), empty(rows, n)
@@ -45,6 +45,8 @@ def cases(dtype):
         target[::7] = -100
         yield "cross_entropy_forward", label, (x, target, -100, empty(rows), empty(rows, n))
         yield "cross_entropy_backward", label, (sm, target, -100, arr(rows), empty(rows, n))
+        yield "nll_loss_forward", label, (lsm, target, arr(0), -100, empty(rows), empty(rows))
+        yield "nll_loss_backward", label, (target, -100, arr(rows), empty(rows, n))
     for tokens, vocab, dim in ((32 * 35, 100, 64), (64 * 35, 10000, 256)):
         indices = rng.integers(0, vocab, tokens)
         yield "embedding_backward", f"{tokens} of {vocab}x{dim}", \
