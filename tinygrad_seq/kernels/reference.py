@@ -2,8 +2,9 @@
 
 Each function fills its preallocated output arrays (and returns nothing, except
 `squared_norm`, whose result is one number, and the nll_loss kernels, which return the first
-row whose target is out of range, -1 for none: the check costs nothing inside their loops). The layouts are those of the kernels (see the
-package docstring): element-wise kernels get 1-D arrays, row kernels 2-D (rows, n) arrays.
+row whose target is out of range, -1 for none: the check costs nothing inside their loops).
+The layouts are those of the kernels (see the package docstring): element-wise kernels get
+1-D arrays, row kernels 2-D (rows, n) arrays.
 These are the definitions the numba kernels are tested against, written for clarity.
 """
 import math
