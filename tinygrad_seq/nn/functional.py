@@ -121,9 +121,10 @@ def _deprecated(op, size_average, reduce):
                         f"reduction='mean', 'sum' or 'none'")
 
 
-def _class_targets(op, input, target, ignore_index):
+def _class_targets(op, input, target):
     """Check class-index targets; give the logits as (M, C) rows (classes last) and the
-    targets as an int array of M, with the target's shape to give 'none' results back."""
+    targets as an int array of M, with the target's shape to give 'none' results back. (The
+    targets' range is checked by the losses' kernels, in the same pass as the loss.)"""
     target = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class indices, got {target.dtype} "
@@ -138,10 +139,6 @@ def _class_targets(op, input, target, ignore_index):
                          f"target, or input (N, C, d1, ...) with target (N, d1, ...)")
     classes = input.shape[0] if input.ndim == 1 else input.shape[1]
     t = target.array
-    bad = (t != ignore_index) & ((t < 0) | (t >= classes))
-    if bad.any():
-        raise IndexError(f"{op}: target {t[bad].flat[0]} is out of range for {classes} classes "
-                         f"(and is not ignore_index={ignore_index})")
     if input.ndim > 2:  # classes to the last axis: (N, C, d...) -> (N, d..., C)
         input = input.permute(0, *range(2, input.ndim), 1)
     rows = input if input.ndim == 2 else input.reshape(-1, classes)
@@ -163,7 +160,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     weighted: divided by the sum of the weights of the targets not ignored (as PyTorch)."""
     _deprecated("nll_loss", size_average, reduce)
     _check_reduction("nll_loss", reduction)
-    rows, t, shape = _class_targets("nll_loss", input, target, ignore_index)
+    rows, t, shape = _class_targets("nll_loss", input, target)
     weight = _check_weight("nll_loss", weight, rows.shape[1], rows.dtype)
     if weight is not None and weight.requires_grad and is_grad_enabled():
         raise RuntimeError("nll_loss: the class weights get no gradient (as in PyTorch, whose "
@@ -190,7 +187,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if weight is not None or label_smoothing:
         return _cross_entropy_composed(input, target, weight, ignore_index, reduction,
                                        label_smoothing)
-    rows, t, shape = _class_targets("cross_entropy", input, target, ignore_index)
+    rows, t, shape = _class_targets("cross_entropy", input, target)
     loss = ops.CrossEntropy.apply(rows, Tensor._make(t, None, 0), ignore_index=ignore_index,
                                   reduction=reduction)
     return loss.reshape(shape) if reduction == "none" else loss
@@ -198,7 +195,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 def _cross_entropy_composed(input, target, weight, ignore_index, reduction, smoothing):
     """(1 - e) nll(log_softmax(x)) + e/C * sum_c -w_c log_softmax(x)_c, PyTorch's formula."""
-    rows, t, shape = _class_targets("cross_entropy", input, target, ignore_index)
+    rows, t, shape = _class_targets("cross_entropy", input, target)
     classes = rows.shape[1]
     weight = _check_weight("cross_entropy", weight, classes, rows.dtype)
     logp = rows.log_softmax(-1)
