@@ -297,6 +297,39 @@ def test_register_parameter_and_add_module():
     assert "second.weight" in m.state_dict() and len(list(m.children())) == 2
 
 
+def test_registered_names_read_the_registries_whatever_changed_them():
+    """`self.weight` goes through a descriptor on the class (module._Member), not __getattr__:
+    it must give what __getattr__ gave, however the registries were changed."""
+    class Net(nn.Module):
+        def __init__(self, plain=False):
+            super().__init__()
+            if plain:
+                self.fc = "a plain attribute"     # another instance: fc is not registered
+            else:
+                self.fc = nn.Linear(2, 2)
+
+    a, b = Net(), Net(plain=True)
+    assert isinstance(a.fc, nn.Linear) and b.fc == "a plain attribute"
+    w = nn.Parameter(ts.ones(2, 2))
+    a.fc._parameters["weight"] = w              # changed behind setattr's back
+    assert a.fc.weight is w
+    del a.fc.weight
+    with pytest.raises(AttributeError, match="'Linear' object has no attribute 'weight'"):
+        a.fc.weight
+    a.fc = None
+    assert a.fc is None and Net().fc.weight.shape == (2, 2)
+    c = copy.deepcopy(Net())
+    c.fc.bias = None
+    assert c.fc.bias is None and Net().fc.bias is not None
+
+    class Scaled(nn.Linear):                    # a property on a subclass still wins
+        @property
+        def weight(self):
+            return self._parameters["weight"] * 2
+    s = Scaled(2, 2)
+    np.testing.assert_array_equal(s.weight.numpy(), 2 * s._parameters["weight"].numpy())
+
+
 def test_parameter_of_a_tensor_shares_memory():
     t = ts.zeros(3)
     p = nn.Parameter(t)

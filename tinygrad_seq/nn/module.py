@@ -42,6 +42,46 @@ class _IncompatibleKeys(collections.namedtuple("IncompatibleKeys",
     __str__ = __repr__
 
 
+class _Member:
+    """`self.weight` for a registered parameter, buffer or child module, without __getattr__.
+
+    A non-data descriptor that a module's class gets for each name registered on one of its
+    instances (`_expose`): Python finds it after the instance's __dict__ (where registered
+    names are not), and it reads the instance's registries as __getattr__ does. Why not
+    __getattr__ alone: before each call of it Python 3.11 formats an AttributeError message
+    and throws it away, about 40% of a lookup that runs for every self.weight of every
+    forward. On an instance that has no such member it raises AttributeError, and Python
+    goes on to __getattr__, whose message the user sees.
+    """
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __get__(self, module, cls=None):
+        if module is None:
+            return self
+        attributes, name = module.__dict__, self.name
+        if "_modules" in attributes:
+            members = attributes["_parameters"]
+            if name in members:
+                return members[name]
+            members = attributes["_modules"]
+            if name in members:
+                return members[name]
+            members = attributes["_buffers"]
+            if name in members:
+                return members[name]
+        raise AttributeError(name)
+
+
+def _expose(cls, name):
+    """Give cls a _Member for `name`, unless the class (or a base) has that name already: a
+    method or class attribute keeps shadowing a registered name, as it does in PyTorch."""
+    if not hasattr(cls, name):
+        setattr(cls, name, _Member(name))
+
+
 class Module:
     """Base class of every layer and model.
 
@@ -70,6 +110,7 @@ class Module:
         if isinstance(value, Parameter):
             self._forget(name, keep=self._parameters)
             self._parameters[name] = value
+            _expose(type(self), name)
             self._rename_parameters()
         elif name in self._parameters:
             if value is not None:
@@ -81,6 +122,7 @@ class Module:
         elif isinstance(value, Module):
             self._forget(name, keep=self._modules)
             self._modules[name] = value
+            _expose(type(self), name)
             value._set_scope_name(self._scope_of_child(name))
             self._rename_parameters()
         elif name in self._modules:
@@ -190,6 +232,7 @@ class Module:
         persistent=False), moved by .to(), never in parameters(). None reserves the name."""
         self._register("register_buffer", self._buffers, name, tensor, Tensor)
         self._buffers[name] = tensor
+        _expose(type(self), name)
         if persistent:
             self._non_persistent_buffers_set.discard(name)
         else:
