@@ -252,3 +252,22 @@ def test_optimizers_bump_versions_and_random_fills_are_in_place():
         assert abs(p.numpy().mean() - 5) < 0.1
         p.zero_()
     assert p.tolist() == [0.0, 0.0, 0.0] and p._version == 4
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_and_sub_with_alpha_on_any_layout_and_overlapping(dtype):
+    """Outside recording, add_/sub_ with an alpha go straight to numpy (alpha * other, then the
+    sum), on any layout, and as if overlapping operands did not overlap."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((5, 7)).astype(dtype), rng.standard_normal((7, 5)).astype(dtype)
+    alpha = dtype(0.3)
+    for other in (b.T.copy(), b.T, b.T[0]):        # alike, strided, broadcast
+        for method, expected in (("add_", a + other * alpha), ("sub_", a - other * alpha)):
+            t = ts.tensor(a.copy())
+            version = t._version
+            assert getattr(t, method)(ts.tensor(other), alpha=0.3) is t
+            np.testing.assert_array_equal(t.numpy(), expected)
+            assert t._version == version + 1
+    t = ts.tensor(np.arange(6, dtype=dtype))         # overlapping: as if it did not
+    t[1:].add_(t[:-1], alpha=2.0)
+    np.testing.assert_array_equal(t.numpy(), [0, 1, 4, 7, 10, 13])
