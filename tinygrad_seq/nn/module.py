@@ -62,7 +62,8 @@ class _Member:
         if module is None:
             return self
         attributes, name = module.__dict__, self.name
-        if "_modules" in attributes:
+        if "_modules" in attributes:        # (the last registry Module.__init__ makes)
+            # written out, not looped: this runs for every self.weight in every forward
             members = attributes["_parameters"]
             if name in members:
                 return members[name]
@@ -163,21 +164,13 @@ class Module:
             p.name = path
 
     def __getattr__(self, name):
-        """Parameters, buffers and child modules (Python asks only for names not found on the
-        object itself: `self.weight`, `self.i2h`)."""
-        attributes = self.__dict__
-        if "_modules" in attributes:        # (the last registry Module.__init__ makes)
-            # written out, not looped: this runs for every self.weight in every forward
-            members = attributes["_parameters"]
-            if name in members:
-                return members[name]
-            members = attributes["_modules"]
-            if name in members:
-                return members[name]
-            members = attributes["_buffers"]
-            if name in members:
-                return members[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        """Parameters, buffers and child modules whose class has no _Member for the name (one
+        added to a registry directly), and the error for a name that is nowhere."""
+        try:
+            return _Member(name).__get__(self)
+        except AttributeError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute "
+                                 f"{name!r}") from None
 
     def __delattr__(self, name):
         if name in self._parameters:
