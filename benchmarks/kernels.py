@@ -12,7 +12,7 @@ import numpy as np
 
 from common import machine, median_time
 
-from tinygrad_seq.kernels import loops, reference
+from tinygrad_seq.kernels import gemm, loops, reference
 
 
 def cases(dtype):
@@ -75,6 +75,16 @@ def cases(dtype):
                                            empty(B, 3 * H), empty(B, H))
         yield "rnn_cell_forward", label, (arr(B, H), empty(B, H), False)
         yield "rnn_cell_backward", label, (np.tanh(arr(B, H)), arr(B, H), empty(B, H), False)
+    # the charlm LSTM's products, per thread of two (kernels/recurrent.py): the forward's
+    # [h | 1] @ its gates' packed weights, the state gradient's, and the weight gradient's
+    # from a ring of gate gradients whose rows are a cache line longer (nn/fused/loops.py)
+    NR, zeros = gemm.panel_width(dtype), lambda *shape: np.zeros(shape, dtype)
+    ring = arr(256, 512 + 64 // dtype.itemsize)
+    for name, label, a, b, c in (
+            ("gemm", "32x257 @ 257x512", arr(32, 257), arr(512 // NR, 257, NR), zeros(32, 512)),
+            ("gemm", "32x512 @ 512x128", arr(32, 512), arr(128 // NR, 512, NR), zeros(32, 128)),
+            ("gemm_rows", "257x256 @ 256x512", arr(256, 257).T, ring, zeros(257, 512))):
+        yield name, label, (a, b, c)
 
 
 def main():
@@ -91,7 +101,8 @@ def main():
         fresh = [a.copy() if isinstance(a, np.ndarray) else a for a in kernel_args]
         t_numpy = median_time(lambda: getattr(reference, name)(*fresh), min_seconds=0.05)
         fresh = [a.copy() if isinstance(a, np.ndarray) else a for a in kernel_args]
-        t_numba = median_time(lambda: getattr(loops, name)(*fresh), min_seconds=0.05)
+        numba_kernel = getattr(gemm if name.startswith("gemm") else loops, name)
+        t_numba = median_time(lambda: numba_kernel(*fresh), min_seconds=0.05)
         print(f"{name:<24}{label:<20}{t_numpy * 1e6:>11.1f}{t_numba * 1e6:>11.1f}"
               f"{t_numpy / t_numba:>8.1f}x")
 

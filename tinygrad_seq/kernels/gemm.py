@@ -2,9 +2,10 @@
 
 The recurrent layers' per-step products have few rows (a batch of 32) and the same weights at
 every step. OpenBLAS re-packs the weight matrix on every call and runs these shapes at 64-86
-GFLOP/s on one core of this project's machine, where the core's vector peak is 117. Packing
-the weights once per sequence and running a register-blocked micro-kernel over them reaches
-110-115 (benchmarks/kernels.py), and being numba it can run inside a jitted time loop.
+GFLOP/s on one core of the machine this was written on (the core's vector peak 117), 100-105 on
+today's Sapphire Rapids (peak 201-207). Packing the weights once per sequence and running a
+register-blocked micro-kernel over them reaches 110-115 there, 170-200 here (`python
+benchmarks/kernels.py --only gemm`), and being numba it can run inside a jitted time loop.
 
     gemm(A (M, K), Bp (P, K, NR), C (M, N))
                                        C += A @ w, w (K, N) the matrix Bp packs:
@@ -24,9 +25,17 @@ such); C's and B's rows must be contiguous. NR = 4 vectors (64 float32 or 32 flo
 CPU has AVX-512).
 
 How: C is cut into tiles of 4 rows x NR columns, each held in 16 vector accumulators (simd.py)
-while k runs over the whole of K: per k, 4 vector loads of the panel's row k, 4 broadcasts of
-A's elements and 16 fused multiply-adds. Each element of C is summed over k in order, with one
-rounding per multiply-add (as BLAS kernels do; no reassociation, no fastmath). Rows past the
+while k runs over a block of K: per k, 4 vector loads of the panel's row k, 4 broadcasts of
+A's elements and 16 fused multiply-adds. K is cut into equal blocks of at most KC_PACKED rows
+(packed B) or KC_ROWS (unpacked B, whose rows are far apart), and every tile of C runs the
+block before the next: a panel's block (128 rows x 256 bytes, 32 kB) then stays in the 48 kB
+L1 cache for all of C's rows, where a whole panel of K = 257 or 512 rows is read from L2 for
+each tile. On the charlm LSTM's shapes, Sapphire Rapids, one core: (32 x 257) @ (257 x 512)
+packed 158 -> 171 GFLOP/s (medians of 15 interleaved rounds), (32 x 512) @ (512 x 128) 162 ->
+176, and the weight gradient's (257 x 256) @ (256 x 512) from an unpacked ring 101 -> 137
+(blocks of 64; with 128, 97). Each element of C is still summed over k in order, with one
+rounding per multiply-add (as BLAS kernels do; no reassociation, no fastmath): between blocks
+the accumulators go to C and come back, at C's precision. Rows past the
 last multiple of 4 run tiles of one row by NR columns (4 accumulators: four chains of
 multiply-adds, enough to hide their latency; the weight gradients' products have 66 or 257
 rows, and one-vector tiles, a single chain each, made the seed LSTM's 9% slower), and columns
@@ -44,6 +53,7 @@ from . import reference
 from .simd import VECTOR_BYTES, vfma, vload, vload_first, vsplat, vstore, vstore_first, width
 
 MR, NV = 4, 4   # a tile: rows x vectors (16 accumulators, half of AVX-512's registers)
+KC_PACKED, KC_ROWS = 128, 64   # the longest blocks of K, B packed or not (see above)
 
 
 def panel_width(dtype):
@@ -62,7 +72,7 @@ def panels(n, dtype):
 # LLVM to keep them in registers. A tile adds its product to C. `b` is the flat offset of the
 # tile's first column in B's row 0, `rb` B's row stride; `c` the flat offset of the tile's
 # first element in C, `rc` C's row stride; `n` (the one-vector tile) how many columns exist.
-def _tile_4x4(A, i, K, B, b, rb, C, c, rc):
+def _tile_4x4(A, i, k0, k1, B, b, rb, C, c, rc):
     W = VECTOR_BYTES // C.itemsize
     c00, c01, c02, c03 = vload(C, c), vload(C, c + W), vload(C, c + 2 * W), vload(C, c + 3 * W)
     d = c + rc
@@ -71,7 +81,7 @@ def _tile_4x4(A, i, K, B, b, rb, C, c, rc):
     c20, c21, c22, c23 = vload(C, d), vload(C, d + W), vload(C, d + 2 * W), vload(C, d + 3 * W)
     d = c + 3 * rc
     c30, c31, c32, c33 = vload(C, d), vload(C, d + W), vload(C, d + 2 * W), vload(C, d + 3 * W)
-    for k in range(K):
+    for k in range(k0, k1):
         o = b + k * rb
         b0, b1, b2, b3 = vload(B, o), vload(B, o + W), vload(B, o + 2 * W), vload(B, o + 3 * W)
         a = vsplat(A[i, k])
@@ -107,10 +117,10 @@ def _tile_4x4(A, i, K, B, b, rb, C, c, rc):
     vstore(C, d + 3 * W, c33)
 
 
-def _tile_1x4(A, i, K, B, b, rb, C, c, rc):
+def _tile_1x4(A, i, k0, k1, B, b, rb, C, c, rc):
     W = VECTOR_BYTES // C.itemsize
     c0, c1, c2, c3 = vload(C, c), vload(C, c + W), vload(C, c + 2 * W), vload(C, c + 3 * W)
-    for k in range(K):
+    for k in range(k0, k1):
         o = b + k * rb
         a = vsplat(A[i, k])
         c0, c1 = vfma(a, vload(B, o), c0), vfma(a, vload(B, o + W), c1)
@@ -121,9 +131,9 @@ def _tile_1x4(A, i, K, B, b, rb, C, c, rc):
     vstore(C, c + 3 * W, c3)
 
 
-def _tile_1x1(A, i, K, B, b, rb, C, c, rc, n):
+def _tile_1x1(A, i, k0, k1, B, b, rb, C, c, rc, n):
     c0 = vload_first(C, c, n)
-    for k in range(K):
+    for k in range(k0, k1):
         c0 = vfma(vsplat(A[i, k]), vload_first(B, b + k * rb, n), c0)
     vstore_first(C, c, c0, n)
 
@@ -137,18 +147,23 @@ def _gemm(A, B, panel_stride, row_stride, C):
     NR = NV * W
     rc = C.strides[0] // C.itemsize
     whole = M - M % MR
-    for p in range((N + NR - 1) // NR):
-        j, b = p * NR, p * panel_stride
-        if j + NR <= N:     # a whole panel: 4 x NR tiles, the last rows 1 x NR
-            for i in range(0, whole, MR):
-                _tile_4x4(A, i, K, B, b, row_stride, C, i * rc + j, rc)
-            for i in range(whole, M):
-                _tile_1x4(A, i, K, B, b, row_stride, C, i * rc + j, rc)
-        else:               # the last columns: one vector at a time
-            for v in range(j, N, W):
-                for i in range(M):
-                    _tile_1x1(A, i, K, B, b + v - j, row_stride, C, i * rc + v, rc,
-                              min(W, N - v))
+    kc = KC_PACKED if row_stride == NR else KC_ROWS
+    blocks = max(1, (K + kc - 1) // kc)
+    kb = max(1, (K + blocks - 1) // blocks)   # K cut in equal blocks of at most kc rows
+    for k0 in range(0, K, kb):
+        k1 = min(K, k0 + kb)
+        for p in range((N + NR - 1) // NR):
+            j, b = p * NR, p * panel_stride
+            if j + NR <= N:     # a whole panel: 4 x NR tiles, the last rows 1 x NR
+                for i in range(0, whole, MR):
+                    _tile_4x4(A, i, k0, k1, B, b, row_stride, C, i * rc + j, rc)
+                for i in range(whole, M):
+                    _tile_1x4(A, i, k0, k1, B, b, row_stride, C, i * rc + j, rc)
+            else:               # the last columns: one vector at a time
+                for v in range(j, N, W):
+                    for i in range(M):
+                        _tile_1x1(A, i, k0, k1, B, b + v - j, row_stride, C, i * rc + v, rc,
+                                  min(W, N - v))
 
 
 def _check(A, B, C, K_B, N_B):
