@@ -336,11 +336,12 @@ def rnn_cell_forward(pre, h_new, relu):
 
 
 def rnn_cell_backward(h_new, dh_new, dpre, relu):
+    H = h_new.shape[1]   # dpre's rows may be longer (the fused loops' padded ring)
     for b in range(h_new.shape[0]):
         if relu:
-            relu_backward(h_new[b], dh_new[b], dpre[b])
+            relu_backward(h_new[b], dh_new[b], dpre[b, :H])
         else:
-            tanh_backward(h_new[b], dh_new[b], dpre[b])
+            tanh_backward(h_new[b], dh_new[b], dpre[b, :H])
 
 
 # ------------------------------------------------------------------------------ special functions

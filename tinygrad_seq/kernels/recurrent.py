@@ -26,7 +26,8 @@ Each thread packs its parts' weights once per call (gemm.pack_columns, pack_rows
 [W_hh^T ; b ; W_ih^T]'s columns of the part's gates; backward, W_hh's rows of each part by the
 part's units, and W_ih's rows for the input's gradient.
 
-Backward: a step's gate gradients go into a ring of R steps, dG (n, R B, G h); after the
+Backward: a step's gate gradients go into a ring of R steps, dG (n, R B, G h + a pad: the
+rows are longer, see nn/fused/loops.py's _ring, and the loops use the first G h); after the
 step's barrier part k's gradient of the previous state is sum_j dG_j W_hh[rows[j], units of
 k]. Every R steps, once a chunk of the ring is complete, each part adds the chunk's products
 to its weight gradient, dW_k^T += hx^T dG_k (one product of R B rows, while they are hot in
@@ -209,7 +210,7 @@ def _backward_weights(w_hh, w_ih, rows, k0, k1, with_dx):
 def _state_grad(dG, slot, B, wb, dh_new):
     """dh_new += sum_j dG_j[step's rows] @ wb[j]."""
     for j in range(dG.shape[0]):
-        gemm(dG[j][slot * B:(slot + 1) * B, 0:dG.shape[2]], wb[j], dh_new)
+        gemm(dG[j][slot * B:(slot + 1) * B, 0:wb.shape[2]], wb[j], dh_new)
 
 
 def _ring_steps(ring, B):
@@ -245,7 +246,7 @@ def _input_grad(s, steps, grads, wx, dx):
     if wx.shape[0] and steps:
         out = dx[s:s + steps].reshape(steps * dx.shape[1], dx.shape[2])
         _zero(out)
-        gemm(grads[:, 0:grads.shape[1]], wx, out)
+        gemm(grads[:, 0:wx.shape[1]], wx, out)
 
 
 def _flush(operand, B, s, steps, grads, dWt, sym, dtab, wx, dx):

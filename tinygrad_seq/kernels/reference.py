@@ -232,7 +232,7 @@ def rnn_cell_forward(pre, h_new, relu):
 
 def rnn_cell_backward(h_new, dh_new, dpre, relu):
     """dpre = dh_new * relu'(pre) or dh_new * (1 - h_new^2), from the forward's output h_new"""
-    (relu_backward if relu else tanh_backward)(h_new, dh_new, dpre)
+    (relu_backward if relu else tanh_backward)(h_new, dh_new, dpre[:, :h_new.shape[1]])
 
 
 # ------------------------------------------------------------------------------ small GEMM
