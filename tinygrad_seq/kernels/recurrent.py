@@ -181,12 +181,12 @@ def _tables(w_ih, bias, rows, k0, k1, gather):
     bias[rows[k, j]] ((.., 0, ..) unless gather)."""
     I = w_ih.shape[1]
     tab = np.empty((k1 - k0, I + 1 if gather else 0, rows.shape[1]), w_ih.dtype)
-    for k in range(k0, k1):
+    for k in range(k0, k1):   # tab's rows in order (as gemm.pack_columns)
+        for v in range(I if gather else 0):
+            for j in range(tab.shape[2]):
+                tab[k - k0, v, j] = w_ih[rows[k, j], v] + bias[rows[k, j], 0]
         for j in range(tab.shape[2] if gather else 0):
-            b = bias[rows[k, j], 0]
-            for v in range(I):
-                tab[k - k0, v, j] = w_ih[rows[k, j], v] + b
-            tab[k - k0, I, j] = b
+            tab[k - k0, I, j] = bias[rows[k, j], 0]
     return tab
 
 
