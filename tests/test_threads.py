@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -82,12 +83,28 @@ def test_set_num_threads_and_run_parallel():
 
 
 def test_run_parallel_holds_blas_to_one_thread_while_lanes_run():
+    jit = os.environ.get("NUMBA_DISABLE_JIT") != "1"
     try:
         ts.set_blas_threads(2)
         inside = ts.threads.run_parallel(lambda _: blas_threads(), [0, 1])
-        assert inside == [{1}, {1}] and blas_threads() == {2}
+        # without the JIT the team runs one thread: the items in turn, BLAS as it was set
+        assert inside == ([{1}, {1}] if jit else [{2}, {2}]) and blas_threads() == {2}
     finally:
         ts.set_blas_threads(1)
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="without the JIT a team runs on one thread, no workers")
+def test_run_parallel_runs_on_the_teams_worker_which_sleeps_when_idle():
+    me = threading.get_ident()
+    first = ts.threads.run_parallel(lambda _: threading.get_ident(), [0, 1])
+    assert first[0] == me and first[1] != me
+    time.sleep(0.01)      # past the hand-off's spin: the worker sleeps, and wakes when posted
+    assert ts.threads.run_parallel(lambda k: (k, threading.get_ident()), [0, 1]) == \
+        [(0, me), (1, first[1])]
+    cpu = time.process_time()
+    time.sleep(0.5)       # an idle team: its worker sleeps (and wakes ten times a second)
+    assert time.process_time() - cpu < 0.1
 
 
 # ------------------------------------------------------------------------------ teams
@@ -206,6 +223,8 @@ def test_without_the_jit_a_team_never_spins():
     assert done.stdout.split() == ["0", "1", "1"]
 
 
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="without the JIT a team runs on one thread, BLAS as set")
 def test_a_team_holds_blas_to_one_thread_while_it_runs():
     team = ts.threads.Team(2)
     team.adaptive, team.threads = False, 2
@@ -261,8 +280,9 @@ def test_large_products_split_over_our_threads_only_where_blas_is_one_thread(mon
         ts.set_blas_threads(2)           # BLAS splits it itself
         layer(x)
         ts.set_blas_threads(1)
-        inside = real(lambda _: ts.threads.split_ways(), [0, 1])   # a pool thread: no nesting
-        assert calls == [] and inside == [2, 1]
+        inside = real(lambda _: ts.threads.split_ways(), [0, 1])   # a worker: no nesting
+        jit = os.environ.get("NUMBA_DISABLE_JIT") != "1"   # (else both run on this thread)
+        assert calls == [] and inside == ([2, 1] if jit else [2, 2])
     finally:
         ts.set_blas_threads(1)
         ts.set_num_threads(before)

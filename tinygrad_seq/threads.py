@@ -9,14 +9,14 @@ TINYGRAD_SEQ_BLAS_THREADS (a number, or "default" to leave BLAS alone) or set_bl
 chooses otherwise. The limit applies to the whole process.
 
 Our own threads (`set_num_threads`, as torch.set_num_threads; TINYGRAD_SEQ_NUM_THREADS in the
-environment; default: the cores this process may run on) run large matrix products, split
-into blocks of rows or columns (`split_ways`, ops/matmul.py: one BLAS thread each, so nothing
-spins between them), and a fused recurrent layer in one of two ways (nn/fused.py chooses):
+environment; default: the cores this process may run on) are a team: the caller and n - 1
+workers (`team(n)`, class Team). They run large matrix products, split into blocks of rows or
+columns (`split_ways`, ops/matmul.py: one BLAS thread each, so no BLAS thread spins beside
+them), and a fused recurrent layer in one of two ways (nn/fused.py chooses):
 - lanes (`run_parallel`): a large batch is split into lanes of rows that run their whole
-  sequence side by side, one thread each. Lanes share nothing until the end, and a waiting
-  thread sleeps rather than spins, so they cost nothing when the machine is busy. While lanes
+  sequence side by side, one thread each. Lanes share nothing until the end. While lanes
   run, BLAS is held to one thread per lane.
-- a team (`team(n).run`): a small batch's hidden units are split into n parts whose jitted
+- parts (`team(n).run`): a small batch's hidden units are split into n parts whose jitted
   time loops run side by side and meet at a spin barrier once per time step
   (kernels/sync.py). A barrier waits for the slowest thread, so on a busy machine, where one
   thread of the team is often descheduled, the team would lose more than it gains: it watches
@@ -29,16 +29,13 @@ spins between them), and a fused recurrent layer in one of two ways (nn/fused.py
 import collections
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
 _controller = None
 _blas_threads = None    # what set_blas_threads last set (None: BLAS's own default)
 _num_threads = None
-_pool, _pool_size = None, 0
-_pool_lock = threading.Lock()   # user threads may run fused layers at the same time
-WORKER_NAME = "tinygrad_seq"    # the name of every thread of ours (pool and teams)
+WORKER_NAME = "tinygrad_seq"    # the name of every thread of ours (teams' workers)
 
 
 def _positive(n, what):
@@ -76,39 +73,25 @@ def get_num_threads():
 
 
 def run_parallel(fn, items):
-    """[fn(item) for item in items]: the first item in this thread, each other one on a pool
-    thread of its own (callers keep to get_num_threads() items); BLAS is held to one thread
-    meanwhile (by threadpoolctl, which lets only one Python thread set OpenBLAS's threads: the
-    one that first did, the importing thread; from others this is a no-op)."""
-    global _pool, _pool_size
+    """[fn(item) for item in items]: the first item in this thread, each other one on a worker
+    of the team of len(items) threads (callers keep to get_num_threads() items), or all of them
+    in turn on this thread where the team runs one (no JIT, a busy machine, or another caller
+    using it: see Team.run); BLAS is held to one thread while several run."""
     if len(items) == 1:
         return [fn(items[0])]
-    with _pool_lock:
-        if _pool_size < len(items):
-            # a bigger pool; the old one is not shut down, as another thread may be using it:
-            # its idle workers exit once nothing refers to it
-            _pool_size = max(len(items), _num_threads)
-            _pool = ThreadPoolExecutor(_pool_size, WORKER_NAME)
-        pool = _pool
-    if _blas_threads == 1:
-        return _side_by_side(pool, fn, items)
-    with _blas().limit(limits=1, user_api="blas"):
-        return _side_by_side(pool, fn, items)
+    results = [None] * len(items)
 
-
-def _side_by_side(pool, fn, items):
-    others = [pool.submit(fn, item) for item in items[1:]]
-    try:
-        first = fn(items[0])
-    finally:
-        wait(others)      # none is left running, whatever raised
-    return [first] + [f.result() for f in others]
+    def job(t, m, flags, stats):
+        for i in range(t, len(items), m):
+            results[i] = fn(items[i])
+    team(len(items)).run(job)
+    return results
 
 
 def split_ways():
     """How many threads one large product may be split over (ops/matmul.py): our threads
     while BLAS is held to one (else BLAS splits it itself), 1 inside our own worker threads
-    (a pool thread waiting for the pool could wait for ever)."""
+    (whose team is busy with the job they are running)."""
     if _blas_threads != 1 or threading.current_thread().name.startswith(WORKER_NAME):
         return 1
     return _num_threads
@@ -143,6 +126,8 @@ def _from_environment():
 # ---------------------------------------------------------------------------------------------
 WAIT_LIMIT = 0.25   # share of the loops' time spent at barriers that marks a busy machine
 COOL, COOL_MAX = 8, 64   # runs on one thread after that, doubling while it stays busy
+HANDOFF_SPIN = 2_500_000   # cycle-counter ticks a team's thread spins at a hand-off: 1 ms here
+IDLE_TIMEOUT_NS = 100_000_000
 _teams, _teams_lock = {}, threading.Lock()
 
 
@@ -150,8 +135,20 @@ class Team:
     """n threads, the caller and n - 1 workers started on first use, for jobs that call
     `job(t, m, flags, stats)` for t in range(m) side by side: thread t of m, the barrier's
     flags (kernels/sync.py) and stats (m, 4) int64 that the job adds cycles to: [waited at
-    barriers, in the loops, ...] (kernels/recurrent.py). m is n, or 1 while the machine looks busy (see the module's
-    docstring). `history` keeps (m, share of time waited) of the last runs."""
+    barriers, in the loops, ...] (kernels/recurrent.py). m is n, or 1 while the machine looks
+    busy (see the module's docstring). `history` keeps (m, share of time waited) of the last
+    runs.
+
+    Hand-offs: the caller posts job number g on its counter of `signals` (sync.post) and,
+    once its own share is done, waits for every worker's counter to reach g (sync.wait_for);
+    a worker posts g when done and waits for g + 1 (sync.handoff). Both wait about a
+    millisecond (HANDOFF_SPIN) before they sleep, spinning the first 20 us and then yielding
+    the CPU between looks: a training step hands work over several times (the layer's
+    forward, the head's split products, the layer's backward) with less than that in between,
+    and a sleeping worker takes 50-100 us to wake here. (Yielding, because a worker woken
+    after a long sleep often lands on the caller's CPU: a caller spinning there held it off
+    for the whole spin.) With Python's Events instead, the caller returned 170 us after its
+    last worker's end (the charlm LSTM's forward); with these, about 45."""
 
     def __init__(self, n):
         import numba
@@ -159,13 +156,15 @@ class Team:
         self.n, self._sync = n, sync
         self.jit = not numba.config.DISABLE_JIT
         self.flags, self.stats = sync.new_flags(n), np.zeros((n, 4), np.int64)
+        # sleeping workers wake once a tenth of a second, not every millisecond
+        self.signals = sync.new_flags(n, timeout_ns=IDLE_TIMEOUT_NS)
         self.threads = n if self.jit else 1   # m for the next run
         self.adaptive = True                  # False: keep self.threads
         self._bad = self._cool = 0
         self._cool_len, self._probing = COOL, False
         self.history = collections.deque(maxlen=64)
         self._lock = threading.Lock()
-        self._workers = []
+        self._workers, self._posted = [], 0
         self._job = None
         self._errors = []
 
@@ -176,7 +175,7 @@ class Team:
             job(0, 1, self._sync.new_flags(1), np.zeros((1, 4), np.int64))
             return
         try:
-            m = self.threads
+            m = self.threads if self.jit else 1   # (no hand-offs without the JIT)
             self.flags[:] = self._sync.new_flags(self.n)
             self.stats[:] = 0
             if m == 1:
@@ -191,50 +190,49 @@ class Team:
             self._lock.release()
 
     def _run_threads(self, job, m):
-        while len(self._workers) < m - 1:
-            go, done = threading.Event(), threading.Event()
-            worker = threading.Thread(target=self._work, args=(len(self._workers) + 1, go, done),
-                                      name=f"{WORKER_NAME}-team", daemon=True)
-            self._workers.append((go, done))
+        for t in range(len(self._workers) + 1, self.n):   # every worker, before any post
+            worker = threading.Thread(target=self._work, args=(t,), daemon=True,
+                                      name=f"{WORKER_NAME}-team")
+            self._workers.append(worker)
             worker.start()
         self._job, self._errors = (job, m), []
-        for go, _ in self._workers[:m - 1]:
-            go.set()
+        self._posted += 1
+        self._sync.post(self.signals, 0, self._posted)
         try:
             job(0, m, self.flags, self.stats)
         except BaseException:
             self._sync.abort(self.flags)   # partners waiting at a barrier return
             raise
         finally:
-            for _, done in self._workers[:m - 1]:
-                done.wait()
-                done.clear()
+            for t in range(1, self.n):
+                self._sync.wait_for(self.signals, t, self._posted, HANDOFF_SPIN)
             # the job holds the layer's arrays, which the workspace pool hands out again
             # only once nothing else refers to them (fused/common.workspace)
             self._job = None
         if self._errors:
             raise self._errors[0]
 
-    def _work(self, t, go, done):
+    def _work(self, t):
+        done = 0
         while True:
-            go.wait()
-            go.clear()
+            self._sync.handoff(self.signals, t, done, HANDOFF_SPIN)   # done; wait for the next
+            done += 1
             job, m = self._job
-            try:
-                job(t, m, self.flags, self.stats)
-            except BaseException as e:   # handed to the caller, which re-raises it
-                self._errors.append(e)
-                self._sync.abort(self.flags)
+            if t < m:
+                try:
+                    job(t, m, self.flags, self.stats)
+                except BaseException as e:   # handed to the caller, which re-raises it
+                    self._errors.append(e)
+                    self._sync.abort(self.flags)
             job = None   # not kept alive while waiting (see _run_threads)
-            done.set()
 
     def _adapt(self, m):
         """The policy of the module's docstring, after a run on m threads."""
         waited, total = self.stats[:m, :2].sum(axis=0)
         share = float(waited) / float(total) if total > 0 else 0.0
         self.history.append((m, share))
-        if not (self.adaptive and self.jit) or self.n == 1:
-            return
+        if not (self.adaptive and self.jit) or self.n == 1 or total <= 0:
+            return   # (total 0: a job that does not count its time, as run_parallel's)
         if m > 1:
             self._bad = self._bad + 1 if share > WAIT_LIMIT else 0
             if self._probing:            # one run on n threads decides
