@@ -351,12 +351,14 @@ def test_training_loss_curve_matches_composed():
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_gate_gradients_in_chunks_of_steps_equal_all_at_once(mode, monkeypatch):
-    """Backward accumulates weight and input gradients per chunk of steps (5 = 2 + 2 + 1)."""
+@pytest.mark.parametrize("steps", [2, 1])
+def test_gate_gradients_in_chunks_of_steps_equal_all_at_once(mode, steps, monkeypatch):
+    """Backward accumulates weight and input gradients per chunk of steps (5 = 2 + 2 + 1, or
+    one step at a time: the ring of a layer that is not split into parts holds one step)."""
     opt = dict(num_layers=2, bidirectional=True, lengths=True, h0=True)
     whole = run_layer(mode, True, "float64", **opt)
-    monkeypatch.setattr(fused.steps, "_CHUNK_ROWS", 2 * B)
-    monkeypatch.setattr(fused.loops, "CHUNK_ROWS", 2 * B)
+    monkeypatch.setattr(fused.steps, "_CHUNK_ROWS", steps * B)
+    monkeypatch.setattr(fused.loops, "CHUNK_ROWS", steps * B)
     chunked = run_layer(mode, True, "float64", **opt)
     for a, b in zip(whole, chunked):
         np.testing.assert_allclose(b.array, a.array, **TOL["float64"])
