@@ -84,7 +84,7 @@ def cases(dtype):
             ("gemm", "32x257 @ 257x512", arr(32, 257), arr(512 // NR, 257, NR), zeros(32, 512)),
             ("gemm", "32x512 @ 512x128", arr(32, 512), arr(128 // NR, 512, NR), zeros(32, 128)),
             ("gemm_rows", "257x256 @ 256x512", arr(256, 257).T, ring, zeros(257, 512))):
-        yield name, label, (a, b, c)
+        yield name, label, (a, b, c, True)
 
 
 def main():

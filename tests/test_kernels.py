@@ -458,10 +458,16 @@ def test_gemm_equals_numpy_on_random_and_ragged_shapes(dtype):
         for a in (A, At.T):
             C = wide[:, 1:N + 1]
             C[...] = C0
-            gemm.gemm(a, packed, C)                 # adds to C
+            gemm.gemm(a, packed, C, True)           # adds to C
             assert_close(C, (expected + C0).astype(dtype))
-            C = np.zeros((M, N), dtype)
-            gemm.gemm_rows(a, w, C)
+            C[...] = np.nan                         # overwrites C, never reading it
+            gemm.gemm(a, packed, C, False)
+            assert_close(C, expected.astype(dtype))
+            C = C0.copy()
+            gemm.gemm_rows(a, w, C, True)
+            assert_close(C, (expected + C0).astype(dtype))
+            C = np.full((M, N), np.nan, dtype)
+            gemm.gemm_rows(a, w, C, False)
             assert_close(C, expected.astype(dtype))
         assert np.isnan(wide[:, 0]).all() and np.isnan(wide[:, N + 1:]).all()
 
@@ -500,11 +506,11 @@ def test_gemm_refuses_shapes_that_do_not_fit():
     A, w = np.ones((4, 5), np.float32), np.ones((5, 7), np.float32)
     packed = np.zeros(gemm.panel_shape(7, 5, w), np.float32)
     with pytest.raises(ValueError, match=match):
-        gemm.gemm(A, packed, np.empty((4, 7 + gemm.panel_width(np.float32)), np.float32))
+        gemm.gemm(A, packed, np.empty((4, 7 + gemm.panel_width(np.float32)), np.float32), True)
     with pytest.raises(ValueError, match=match):
-        gemm.gemm(np.ones((4, 6), np.float32), packed, np.empty((4, 7), np.float32))
+        gemm.gemm(np.ones((4, 6), np.float32), packed, np.empty((4, 7), np.float32), True)
     with pytest.raises(ValueError, match=match):
-        gemm.gemm_rows(A, w, np.empty((3, 7), np.float32))
+        gemm.gemm_rows(A, w, np.empty((3, 7), np.float32), True)
 
 
 def test_one_hot_symbols():

@@ -7,13 +7,17 @@ today's Sapphire Rapids (peak 201-207). Packing the weights once per sequence an
 register-blocked micro-kernel over them reaches 110-115 there, 170-200 here (`python
 benchmarks/kernels.py --only gemm`), and being numba it can run inside a jitted time loop.
 
-    gemm(A (M, K), Bp (P, K, NR), C (M, N))
-                                       C += A @ w, w (K, N) the matrix Bp packs:
-                                       Bp[p, k, j] = w[k, p * NR + j], zeros past N
-    gemm_rows(A (M, K), B (K, N'), C (M, N))
-                                       C += A @ B[:, :N] (B unpacked, N <= N', rows contiguous)
-(They add to C: a caller that wants C = A @ w zeroes C first. A flag instead would compile them
-once per constant it is called with: numba specialises a jitted callee on literal arguments.)
+    gemm(A (M, K), Bp (P, K, NR), C (M, N), add)
+                                       C += A @ w (add) or C = A @ w, w (K, N) the matrix Bp
+                                       packs: Bp[p, k, j] = w[k, p * NR + j], zeros past N
+    gemm_rows(A (M, K), B (K, N'), C (M, N), add)
+                                       C (+)= A @ B[:, :N] (B unpacked, N <= N', rows
+                                       contiguous)
+Without add, C's old values are never read (it may hold anything, nan included): the tiles of
+the first block of K start from zero instead of loading C, which saves the caller a pass
+zeroing C (the seed LSTM's forward zeroed 512 kB of gates a step). The entries pass bool(add)
+on, so that the product compiles once: numba specialises a jitted callee on each constant it
+is called with (literal types), and the callers pass True or False.
 Packing, from a matrix's rows (the recurrent layers pack each part's gates, kernels/recurrent.py):
     pack_rows(w, rows, col0, ncols, out (P, len(rows), NR))
                                        packs w[rows, col0:col0 + ncols]
@@ -69,18 +73,28 @@ def panels(n, dtype):
 
 # ------------------------------------------------------------------------------ tiles
 # One function per tile shape, written out: the accumulators must be separate SSA values for
-# LLVM to keep them in registers. A tile adds its product to C. `b` is the flat offset of the
-# tile's first column in B's row 0, `rb` B's row stride; `c` the flat offset of the tile's
-# first element in C, `rc` C's row stride; `n` (the one-vector tile) how many columns exist.
-def _tile_4x4(A, i, k0, k1, B, b, rb, C, c, rc):
+# LLVM to keep them in registers. A tile adds its product to C's values (load) or to zeros,
+# and stores it in C. `b` is the flat offset of the tile's first column in B's row 0, `rb` B's
+# row stride; `c` the flat offset of the tile's first element in C, `rc` C's row stride; `n`
+# (the one-vector tile) how many columns exist.
+def _tile_4x4(A, i, k0, k1, B, b, rb, C, c, rc, load):
     W = VECTOR_BYTES // C.itemsize
-    c00, c01, c02, c03 = vload(C, c), vload(C, c + W), vload(C, c + 2 * W), vload(C, c + 3 * W)
-    d = c + rc
-    c10, c11, c12, c13 = vload(C, d), vload(C, d + W), vload(C, d + 2 * W), vload(C, d + 3 * W)
-    d = c + 2 * rc
-    c20, c21, c22, c23 = vload(C, d), vload(C, d + W), vload(C, d + 2 * W), vload(C, d + 3 * W)
-    d = c + 3 * rc
-    c30, c31, c32, c33 = vload(C, d), vload(C, d + W), vload(C, d + 2 * W), vload(C, d + 3 * W)
+    if load:
+        c00, c01, c02, c03 = (vload(C, c), vload(C, c + W), vload(C, c + 2 * W),
+                              vload(C, c + 3 * W))
+        d = c + rc
+        c10, c11, c12, c13 = (vload(C, d), vload(C, d + W), vload(C, d + 2 * W),
+                              vload(C, d + 3 * W))
+        d = c + 2 * rc
+        c20, c21, c22, c23 = (vload(C, d), vload(C, d + W), vload(C, d + 2 * W),
+                              vload(C, d + 3 * W))
+        d = c + 3 * rc
+        c30, c31, c32, c33 = (vload(C, d), vload(C, d + W), vload(C, d + 2 * W),
+                              vload(C, d + 3 * W))
+    else:
+        z = vsplat(C.dtype.type(0))
+        c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = z
+        c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = z
     for k in range(k0, k1):
         o = b + k * rb
         b0, b1, b2, b3 = vload(B, o), vload(B, o + W), vload(B, o + 2 * W), vload(B, o + 3 * W)
@@ -117,9 +131,12 @@ def _tile_4x4(A, i, k0, k1, B, b, rb, C, c, rc):
     vstore(C, d + 3 * W, c33)
 
 
-def _tile_1x4(A, i, k0, k1, B, b, rb, C, c, rc):
+def _tile_1x4(A, i, k0, k1, B, b, rb, C, c, rc, load):
     W = VECTOR_BYTES // C.itemsize
-    c0, c1, c2, c3 = vload(C, c), vload(C, c + W), vload(C, c + 2 * W), vload(C, c + 3 * W)
+    if load:
+        c0, c1, c2, c3 = vload(C, c), vload(C, c + W), vload(C, c + 2 * W), vload(C, c + 3 * W)
+    else:
+        c0 = c1 = c2 = c3 = vsplat(C.dtype.type(0))
     for k in range(k0, k1):
         o = b + k * rb
         a = vsplat(A[i, k])
@@ -131,15 +148,15 @@ def _tile_1x4(A, i, k0, k1, B, b, rb, C, c, rc):
     vstore(C, c + 3 * W, c3)
 
 
-def _tile_1x1(A, i, k0, k1, B, b, rb, C, c, rc, n):
-    c0 = vload_first(C, c, n)
+def _tile_1x1(A, i, k0, k1, B, b, rb, C, c, rc, load, n):
+    c0 = vload_first(C, c, n) if load else vsplat(C.dtype.type(0))
     for k in range(k0, k1):
         c0 = vfma(vsplat(A[i, k]), vload_first(B, b + k * rb, n), c0)
     vstore_first(C, c, c0, n)
 
 
-def _gemm(A, B, panel_stride, row_stride, C):
-    """C += A @ w, where w[k, j] is B's element p * panel_stride + k * row_stride + j % NR
+def _gemm(A, B, panel_stride, row_stride, C, add):
+    """C (+)= A @ w, where w[k, j] is B's element p * panel_stride + k * row_stride + j % NR
     (p = j // NR), counting from B's data pointer (B 2-D, whichever layout it holds)."""
     M, K = A.shape
     N = C.shape[1]
@@ -150,20 +167,25 @@ def _gemm(A, B, panel_stride, row_stride, C):
     kc = KC_PACKED if row_stride == NR else KC_ROWS
     blocks = max(1, (K + kc - 1) // kc)
     kb = max(1, (K + blocks - 1) // blocks)   # K cut in equal blocks of at most kc rows
+    if K == 0 and not add:   # no block of K: C = the empty sum
+        for i in range(M):
+            for j in range(N):
+                C[i, j] = 0
     for k0 in range(0, K, kb):
         k1 = min(K, k0 + kb)
+        load = add or k0 > 0
         for p in range((N + NR - 1) // NR):
             j, b = p * NR, p * panel_stride
             if j + NR <= N:     # a whole panel: 4 x NR tiles, the last rows 1 x NR
                 for i in range(0, whole, MR):
-                    _tile_4x4(A, i, k0, k1, B, b, row_stride, C, i * rc + j, rc)
+                    _tile_4x4(A, i, k0, k1, B, b, row_stride, C, i * rc + j, rc, load)
                 for i in range(whole, M):
-                    _tile_1x4(A, i, k0, k1, B, b, row_stride, C, i * rc + j, rc)
+                    _tile_1x4(A, i, k0, k1, B, b, row_stride, C, i * rc + j, rc, load)
             else:               # the last columns: one vector at a time
                 for v in range(j, N, W):
                     for i in range(M):
                         _tile_1x1(A, i, k0, k1, B, b + v - j, row_stride, C, i * rc + v, rc,
-                                  min(W, N - v))
+                                  load, min(W, N - v))
 
 
 def _check(A, B, C, K_B, N_B):
@@ -176,18 +198,18 @@ def _check(A, B, C, K_B, N_B):
         raise ValueError("gemm: B's and C's rows must be contiguous, C's rows apart")
 
 
-def gemm(A, Bp, C):
+def gemm(A, Bp, C, add):
     P, K, NR = Bp.shape
     if NR != NV * (VECTOR_BYTES // Bp.itemsize):
         raise ValueError("gemm: Bp's panels are not NR wide")
     B = Bp.reshape(P * K, NR)    # one type of B for both entry points: one compiled _gemm
     _check(A, B, C, K, P * NR)
-    _gemm(A, B, K * NR, NR, C)
+    _gemm(A, B, K * NR, NR, C, bool(add))
 
 
-def gemm_rows(A, B, C):
+def gemm_rows(A, B, C, add):
     _check(A, B, C, B.shape[0], B.shape[1])
-    _gemm(A, B, NV * (VECTOR_BYTES // B.itemsize), B.strides[0] // B.itemsize, C)
+    _gemm(A, B, NV * (VECTOR_BYTES // B.itemsize), B.strides[0] // B.itemsize, C, bool(add))
 
 
 # ------------------------------------------------------------------------------ packing

@@ -96,13 +96,6 @@ def _prefetch(a):
         prefetch(a, i)
 
 
-def _zero(a):
-    """a (2-D) = 0, as a loop (an array assignment compiles numpy's broadcasting)."""
-    for i in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            a[i, j] = 0
-
-
 def _gather(tab, sym, s, out):
     """out[b] = tab[sym[s, b]]: a one-hot input's product for step s (a zero row, symbol -1,
     takes the table's last row: the bias alone)."""
@@ -207,10 +200,10 @@ def _backward_weights(w_hh, w_ih, rows, k0, k1, with_dx):
     return wb, wx
 
 
-def _state_grad(dG, slot, B, wb, dh_new):
-    """dh_new += sum_j dG_j[step's rows] @ wb[j]."""
+def _state_grad(dG, slot, B, wb, dh_new, add):
+    """dh_new = sum_j dG_j[step's rows] @ wb[j] (add: dh_new += ...)."""
     for j in range(dG.shape[0]):
-        gemm(dG[j][slot * B:(slot + 1) * B, 0:wb.shape[2]], wb[j], dh_new)
+        gemm(dG[j][slot * B:(slot + 1) * B, 0:wb.shape[2]], wb[j], dh_new, add or j > 0)
 
 
 def _ring_steps(ring, B):
@@ -227,7 +220,7 @@ def _add_weight_grad(operand, B, s, steps, grads, dWt):
     """dWt (K, G h) += operand[rows of steps s .. s + steps - 1]^T grads (steps B, G h), for
     the operand's K columns of hx (as rows: ((T + 1) B, K))."""
     if steps:
-        gemm_rows(operand[s * B:(s + steps) * B].T, grads, dWt)
+        gemm_rows(operand[s * B:(s + steps) * B].T, grads, dWt, True)
 
 
 def _scatter(sym, s, steps, grads, dtab):
@@ -245,8 +238,7 @@ def _input_grad(s, steps, grads, wx, dx):
     """dx[s:s + steps] = grads @ W_ih[rows]: one part's share of the input's gradient."""
     if wx.shape[0] and steps:
         out = dx[s:s + steps].reshape(steps * dx.shape[1], dx.shape[2])
-        _zero(out)
-        gemm(grads[:, 0:wx.shape[1]], wx, out)
+        gemm(grads[:, 0:wx.shape[1]], wx, out, False)
 
 
 def _flush(operand, B, s, steps, grads, dWt, sym, dtab, wx, dx):
@@ -299,12 +291,10 @@ def lstm_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, 
         if s and not _meet(flags, t, m, stats):   # h_{s-1} is complete
             return
         for k in range(k0, k1):
-            if gather:
+            if gather:   # the gathered rows, to which the product adds; else it overwrites
                 _gather(tab[k - k0], sym, s, gates)
-            else:
-                _zero(gates)
             tick = cycles()
-            gemm(hx2[s * B:(s + 1) * B, 0:K], wf[k - k0], gates)
+            gemm(hx2[s * B:(s + 1) * B, 0:K], wf[k - k0], gates, gather)
             tock = cycles()
             lstm_cell_forward(gates, c[k, s], act[k, s], c[k, s + 1], tanh_c[k, s], h_new)
             stats[t, PRODUCTS] += tock - tick
@@ -354,8 +344,7 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
                 _prefetch(act[k, s - 1])
                 _prefetch(c[k, s - 1])
                 _prefetch(tanh_c[k, s - 1])
-            _zero(dh[k, 1 - cur])
-            _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur])
+            _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur], False)
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
             _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
                    dtab[k - k0], wx[k - k0], dx[k])
@@ -391,10 +380,8 @@ def gru_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, b_ih, b_hh, r
             if gather:
                 _gather(tab[k - k0], sym, s, gx)
             else:
-                _zero(gx)
-                gemm(hx2[s * B:(s + 1) * B, H:hx.shape[2]], wx[k - k0], gx)
-            _zero(gh[k, s])
-            gemm(hx2[s * B:(s + 1) * B, 0:H + 1], wh[k - k0], gh[k, s])
+                gemm(hx2[s * B:(s + 1) * B, H:hx.shape[2]], wx[k - k0], gx, False)
+            gemm(hx2[s * B:(s + 1) * B, 0:H + 1], wh[k - k0], gh[k, s], False)
             tock = cycles()
             gru_cell_forward(gx, gh[k, s], hs[k, s], act[k, s], hs[k, s + 1])
             stats[t, PRODUCTS] += tock - tick
@@ -440,7 +427,7 @@ def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_o
                 _prefetch(act[k, s - 1])
                 _prefetch(gh[k, s - 1])
                 _prefetch(hs[k, s - 1])
-            _state_grad(dGh, slot, B, wb[k - k0], dh[k, 1 - cur])   # + the direct part
+            _state_grad(dGh, slot, B, wb[k - k0], dh[k, 1 - cur], True)   # + the direct part
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
             _flush(hx2[:, 0:H + 1], B, s, steps, dGh[k, :steps * B], dWh[k - k0], none,
                    dtab[k - k0], wx[k - k0, :0], dx[k])
@@ -476,10 +463,8 @@ def rnn_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, r
         for k in range(k0, k1):
             if gather:
                 _gather(tab[k - k0], sym, s, pre)
-            else:
-                _zero(pre)
             tick = cycles()
-            gemm(hx2[s * B:(s + 1) * B, 0:K], wf[k - k0], pre)
+            gemm(hx2[s * B:(s + 1) * B, 0:K], wf[k - k0], pre, gather)
             tock = cycles()
             rnn_cell_forward(pre, hs[k, s + 1], relu)
             stats[t, PRODUCTS] += tock - tick
@@ -518,8 +503,7 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
         for k in range(k0, k1):
             if s:
                 _prefetch(hs[k, s])
-            _zero(dh[k, 1 - cur])
-            _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur])
+            _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur], False)
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
             _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
                    dtab[k - k0], wx[k - k0], dx[k])
@@ -539,8 +523,8 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
 if not numba.config.DISABLE_JIT:
     _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
     _inline = numba.njit(inline="always", error_model="numpy", nogil=True)
-    _parts, _meet, _prefetch, _zero, _gather, _emit = map(
-        _inline, (_parts, _meet, _prefetch, _zero, _gather, _emit))
+    _parts, _meet, _prefetch, _gather, _emit = map(
+        _inline, (_parts, _meet, _prefetch, _gather, _emit))
     _add_from_above, _zero_done, _pass_done = map(
         _inline, (_add_from_above, _zero_done, _pass_done))
     _forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk = map(

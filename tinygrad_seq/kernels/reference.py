@@ -255,12 +255,15 @@ def pack_columns(w, rows, k0, out):
     out[:, k0:k0 + w.shape[1]] = padded.reshape(w.shape[1], P, NR).transpose(1, 0, 2)
 
 
-def gemm(A, Bp, C):
-    """C += A @ w; A (M, K), w (K, N) the matrix packed in Bp"""
+def gemm(A, Bp, C, add):
+    """C += A @ w (add) or C = A @ w; A (M, K), w (K, N) the matrix packed in Bp"""
     P, K, NR = Bp.shape
-    C += A @ Bp.transpose(1, 0, 2).reshape(K, P * NR)[:, :C.shape[1]]
+    gemm_rows(A, Bp.transpose(1, 0, 2).reshape(K, P * NR), C, add)
 
 
-def gemm_rows(A, B, C):
-    """C += A @ B[:, :N], N = C's columns"""
-    C += A @ B[:, :C.shape[1]]
+def gemm_rows(A, B, C, add):
+    """C += A @ B[:, :N] (add) or C = A @ B[:, :N], N = C's columns"""
+    if add:
+        C += A @ B[:, :C.shape[1]]
+    else:
+        C[...] = A @ B[:, :C.shape[1]]
