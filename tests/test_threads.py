@@ -67,6 +67,30 @@ def test_num_threads_defaults_to_the_cores_and_follows_the_environment():
     assert bad.returncode != 0 and "TINYGRAD_SEQ_NUM_THREADS must be" in bad.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_makes_its_own_team():
+    """The parent's workers do not exist in a forked child: a job posted to them would hang."""
+    ts.threads.run_parallel(lambda k: k, [0, 1])          # the parent's team and its worker
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the child: run on a team again, report, and leave without cleanups
+        try:
+            os.write(write, repr(ts.threads.run_parallel(lambda k: k * 10, [1, 2])).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    for _ in range(300):              # up to 30 s, then the child is taken to hang
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child's run_parallel hung")
+    assert os.read(read, 100) == b"[10, 20]" and status == 0
+
+
 def test_set_num_threads_and_run_parallel():
     before = ts.get_num_threads()
     try:

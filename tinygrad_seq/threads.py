@@ -256,3 +256,15 @@ def team(n):
         if n not in _teams:
             _teams[n] = Team(n)
         return _teams[n]
+
+
+def _forget_teams():
+    """In a forked child: the parents' teams' workers did not come along (a job posted to
+    them would wait for ever), so the child makes its own on first use."""
+    global _teams_lock
+    _teams.clear()
+    _teams_lock = threading.Lock()   # the parent may have held it while forking
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_teams)
