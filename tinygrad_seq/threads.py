@@ -259,7 +259,7 @@ def team(n):
 
 
 def _forget_teams():
-    """In a forked child: the parents' teams' workers did not come along (a job posted to
+    """In a forked child: the parent's teams' workers did not come along (a job posted to
     them would wait for ever), so the child makes its own on first use."""
     global _teams_lock
     _teams.clear()
