@@ -49,8 +49,9 @@ def _split_product(a, b, n):
     M, K, N = a.shape[0], a.shape[1], b.shape[1]
     out = np.empty((M, N), a.dtype)
     cuts = np.linspace(0, max(M, N, K), n + 1).astype(int)
+    parts = [out]      # the products to add up: more than one when split over k
     if K > max(M, N):
-        parts = [out] + [np.empty((M, N), a.dtype) for _ in range(n - 1)]
+        parts += [np.empty((M, N), a.dtype) for _ in range(n - 1)]
 
         def block(k):
             np.matmul(a[:, cuts[k]:cuts[k + 1]], b[cuts[k]:cuts[k + 1]], out=parts[k])
@@ -61,9 +62,8 @@ def _split_product(a, b, n):
         def block(k):
             np.matmul(a, b[:, cuts[k]:cuts[k + 1]], out=out[:, cuts[k]:cuts[k + 1]])
     threads.run_parallel(block, range(n))
-    if K > max(M, N):
-        for part in parts[1:]:
-            out += part
+    for part in parts[1:]:
+        out += part
     return out
 
 
