@@ -14,6 +14,9 @@ registers, and each `vfma` is one vector FMA.
     vstore(a, i, v), vstore_first(a, i, v, n)
     v = vsplat(x)             W copies of a scalar (float32 or float64)
     v = vfma(a, b, c)         a * b + c with one rounding (llvm.fma)
+    fma(x, y, z)              the same for scalars (float64 if one is): in a loop LLVM
+                              vectorizes, one vector FMA, where x * y + z without fastmath
+                              stays a multiply and an add (loops.py's tanh32)
 
 W is width(dtype): 64 bytes of lanes where the CPU has AVX-512 (16 float32, 8 float64), else
 32 bytes. LLVM splits wider vectors into registers on any target, so the code is portable;
@@ -190,6 +193,22 @@ def vfma(typingctx, a, b, c):
                                              f"llvm.fma.v{a.lanes}f{bits}")
         return builder.call(fma, args)
     return a(a, a, a), codegen
+
+
+@intrinsic
+def fma(typingctx, x, y, z):
+    floats = (types.float32, types.float64)
+    if not (x in floats and y in floats and z in floats):
+        return None
+    t = types.float64 if types.float64 in (x, y, z) else types.float32   # as x * y + z
+
+    def codegen(context, builder, signature, args):
+        args = [context.cast(builder, a, s, t) for a, s in zip(args, signature.args)]
+        ty = context.get_value_type(t)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3),
+                                            f"llvm.fma.f{t.bitwidth}")
+        return builder.call(fn, args)
+    return t(x, y, z), codegen
 
 
 @intrinsic
