@@ -91,7 +91,8 @@ def one_hot_symbols(x, sym):
 
 def _prefetch(a):
     """Start loading a's cache lines (a contiguous array) into L2: the next step's saved
-    activations, while this step's products run (the backward's cells then find them)."""
+    activations and operand rows, while this step's products run (the backward's cells and
+    the weight gradient's product then find them)."""
     for i in range(0, a.size, 64 // a.itemsize):
         prefetch(a, i)
 
@@ -344,6 +345,8 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
                 _prefetch(act[k, s - 1])
                 _prefetch(c[k, s - 1])
                 _prefetch(tanh_c[k, s - 1])
+                if R == 1:   # the next step's product reads them (else a chunk's later)
+                    _prefetch(hx[s - 1])
             _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur], False)
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
             _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
@@ -427,6 +430,8 @@ def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_o
                 _prefetch(act[k, s - 1])
                 _prefetch(gh[k, s - 1])
                 _prefetch(hs[k, s - 1])
+                if R == 1:   # the next step's product reads them (else a chunk's later)
+                    _prefetch(hx[s - 1])
             _state_grad(dGh, slot, B, wb[k - k0], dh[k, 1 - cur], True)   # + the direct part
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
             _flush(hx2[:, 0:H + 1], B, s, steps, dGh[k, :steps * B], dWh[k - k0], none,
@@ -503,6 +508,8 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
         for k in range(k0, k1):
             if s:
                 _prefetch(hs[k, s])
+                if R == 1:   # the next step's product reads them (else a chunk's later)
+                    _prefetch(hx[s - 1])
             _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur], False)
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
             _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
