@@ -66,20 +66,24 @@ def stack_weights(w_ih, w_hh, bias):
     return w
 
 
-def operands(x, h0, reverse, with_input=True):
+def operands(x, h0, reverse, with_input=True, fill=True):
     """hx (T + 1, B, H + 1 + I): row block s = [h_{s-1} | 1 | x at step s], the step's operand
     of [W_hh^T ; b ; W_ih^T]; h_{-1} = h0 filled, the states of later steps filled by the
     loop as it goes. with_input=False leaves x out, (T + 1, B, H + 1): for a one-hot input,
-    which the loops read as symbols (a row gather) instead."""
+    which the loops read as symbols (a row gather) instead. fill=False: hx not filled yet,
+    and a function that fills it (for a lane's thread to call)."""
     T, B, I = x.shape
     H = h0.shape[1]
     hx = workspace((T + 1, B, H + 1 + (I if with_input else 0)), x.dtype)
-    hx[0, :, :H] = h0
-    hx[:, :, H] = 1
-    if with_input:
-        hx[:T, :, H + 1:] = x[::-1] if reverse else x
-        hx[T, :, H + 1:] = 0
-    return hx
+
+    def filled():
+        hx[0, :, :H] = h0
+        hx[:, :, H] = 1
+        if with_input:
+            hx[:T, :, H + 1:] = x[::-1] if reverse else x
+            hx[T, :, H + 1:] = 0
+        return hx
+    return filled() if fill else (hx, filled)
 
 
 def as_steps(x):
