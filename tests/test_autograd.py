@@ -255,3 +255,40 @@ def test_a_leaf_hook_sees_the_total_gradient_once_as_in_pytorch():
     np.testing.assert_allclose(calls[0], [2.75, 2.0])
     # clipped once; clipping each step's share (1.75, 0.75, 0.25 for w[0]) would give 2.0
     np.testing.assert_allclose(w.grad.array, [1.0, 1.0])
+
+
+def test_a_basic_index_gradient_is_filled_wherever_an_array_is_needed():
+    """GetItem's backward passes a SliceGrad (zeros but for the index); leaves, sums of two
+    uses, hooks, retained grads, anomaly mode and recordings all get the whole array."""
+    x = leaf(np.arange(12.0).reshape(4, 3))
+    (x[1] * 2).sum().backward()                      # straight into a leaf
+    assert np.array_equal(x.grad.array, [[0, 0, 0], [2, 2, 2], [0, 0, 0], [0, 0, 0]])
+    x.grad = None
+    t = x * 1
+    seen = []
+    t.register_hook(lambda g: seen.append(type(g.array)))
+    t.retain_grad()
+    (t[1:3] ** 2).sum().backward()                   # a hooked, retained node
+    assert seen == [np.ndarray] and type(t.grad.array) is np.ndarray
+    expected = np.zeros((4, 3))
+    expected[1:3] = 2 * x.array[1:3]
+    assert np.array_equal(t.grad.array, expected) and np.array_equal(x.grad.array, expected)
+    x.grad = None
+    u = x.tanh()
+    (u[0].sum() + u[:, 1].sum() + u[-1][::-2].sum()).backward()   # three slices of one node
+    mask = np.zeros((4, 3))
+    mask[0] += 1
+    mask[:, 1] += 1
+    mask[-1][::-2] += 1
+    np.testing.assert_allclose(x.grad.array, mask * (1 - np.tanh(x.array) ** 2))
+    with ts.autograd.detect_anomaly():
+        x.grad = None
+        x.tanh()[2].sum().backward()
+    assert np.count_nonzero(x.grad.array) == 3
+
+
+def test_the_norm_of_a_slice_gradient_is_the_norm_of_its_array():
+    x = leaf(np.arange(12.0).reshape(4, 3))
+    t = x * 1
+    (t[1:3] * 3).sum().backward()
+    assert t._node.grad_norms == (pytest.approx(np.sqrt(6 * 9)),)

@@ -442,3 +442,38 @@ def test_the_pool_hands_out_only_arrays_nobody_holds():
     del a
     assert id(fused.workspace((7, 3), "float64")) == a_id  # released: handed out again
     assert fused.workspace((7, 3), "float64") is not b
+
+
+@pytest.mark.parametrize("split", ["one", "lanes", "parts"])
+@pytest.mark.parametrize("pick", [-1, 0, slice(1, 4), slice(None, None, -2),
+                                  (-1, slice(None), slice(1, 3))])
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN"])
+def test_a_loss_on_some_steps_equals_composed(mode, pick, split, request, monkeypatch):
+    """out[-1] (or a slice of steps) reaches the loops as those steps' gradient alone (an
+    autograd.SliceGrad); other indexes as a whole array: the composed path's numbers and the
+    norm of the whole gradient either way."""
+    if split != "one":
+        request.getfixturevalue(split)
+    rows, output_grad = [], fused.loops._output_grad
+    monkeypatch.setattr(fused.loops, "_output_grad",
+                        lambda g, T: rows.append(output_grad(g, T)[0].shape[0]) or
+                        output_grad(g, T))
+    results, norms = [], []
+    for is_fused in (False, True):
+        ts.manual_seed(1)
+        layer = getattr(nn, mode)(I, H, dtype="float64", fused=is_fused)
+        x = ts.Tensor(np.random.default_rng(0).standard_normal((T, B, I)), requires_grad=True)
+        with ts.autograd.Tape() as tape:
+            out, _ = layer(x)
+        picked = out[pick]
+        (picked * ts.Tensor(np.random.default_rng(1).standard_normal(picked.shape))).sum() \
+            .backward()
+        results.append([x.grad, *(p.grad for p in layer.parameters())])
+        norms.append([n.grad_norms[0] for n in tape.nodes if n.op.endswith("sequence")])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b.array, a.array, **TOL["float64"])
+    steps = np.arange(T)[pick if not isinstance(pick, tuple) else slice(None)]
+    assert rows == [np.atleast_1d(steps).size]
+    picked_grad = np.zeros((T, B, H))
+    picked_grad[pick] = np.random.default_rng(1).standard_normal(picked_grad[pick].shape)
+    assert norms[1] == [pytest.approx(np.linalg.norm(picked_grad), rel=1e-12)]

@@ -120,13 +120,15 @@ def _emit(valid, s, state, hx, u, out, time, r0):
             out[time, r0 + b, u + j] = state[b, j] if keep else 0
 
 
-def _add_from_above(valid, s, grad_out, time, r0, u, dh):
-    """dh += the output's gradient (rows r0.., units u..) where the step is inside the
-    sequence (a select, not a product: a nan arriving on a padded output reaches nothing)."""
-    for b in range(dh.shape[0]):
+def _add_from_above(valid, s, grad_out, at, time, r0, u, dh):
+    """dh += the output's gradient at `time`, grad_out[at[time]] (none if -1; rows r0..,
+    units u..) where the step is inside the sequence (a select, not a product: a nan arriving
+    on a padded output reaches nothing)."""
+    i = at[time]
+    for b in range(dh.shape[0] if i >= 0 else 0):
         if valid[s, b]:
             for j in range(dh.shape[1]):
-                dh[b, j] += grad_out[time, r0 + b, u + j]
+                dh[b, j] += grad_out[i, r0 + b, u + j]
 
 
 def _squares(valid, s, g):
@@ -305,9 +307,10 @@ def lstm_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, 
     stats[t, TOTAL] += cycles() - start
 
 
-def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, r0, hx,
+def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, at, r0, hx,
                   act, c, tanh_c, dG, dh, dc, dx, squares, dw_ih, dw_hh, db):
-    """grad_out (T, B', H), rows r0..: the output's gradient; dh, dc (n, 2, B, h) ping-pong
+    """grad_out (S, B', H), rows r0..: the output's gradient, step time's grad_out[at[time]]
+    (at (T,), -1 where it is zero: out[-1]'s gradient is one step); dh, dc (n, 2, B, h) ping-pong
     state gradients: [k, 0] = part k's grad_h, grad_c on entry, [k, T % 2] = dh0, dc0 on
     return; dx (n, T, B, I) the parts' shares of the input's gradient ((n, 0, ...) when
     it is not needed); squares (n, 2, T): the part's ||dh_t||^2 and ||dc_t||^2 (time order);
@@ -327,7 +330,7 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
         time, slot = order[s], s % R
         for k in range(k0, k1):
             dh_s, dg = dh[k, cur], dG[k, slot * B:(slot + 1) * B]
-            _add_from_above(valid, s, grad_out, time, r0, k * h, dh_s)
+            _add_from_above(valid, s, grad_out, at, time, r0, k * h, dh_s)
             squares[k, 0, time] = _squares(valid, s, dh_s)
             tick = cycles()
             lstm_cell_backward(act[k, s], c[k, s], tanh_c[k, s], dh_s, dc[k, cur], dg, dc_total,
@@ -393,7 +396,7 @@ def gru_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, b_ih, b_hh, r
     stats[t, TOTAL] += cycles() - start
 
 
-def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, r0, hx,
+def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, at, r0, hx,
                  hs, act, gh, dGx, dGh, dh, dx, squares, dw_ih, dw_hh, db_ih, db_hh):
     """As lstm_backward: dGx, dGh (n, R B, 3h) the rings of gx's and gh's gradients; dh
     (n, 2, B, h); squares (n, 1, T); db_ih, db_hh (3H, 1)."""
@@ -413,7 +416,7 @@ def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_o
         time, slot = order[s], s % R
         for k in range(k0, k1):
             dh_s, one = dh[k, cur], slice(slot * B, (slot + 1) * B)
-            _add_from_above(valid, s, grad_out, time, r0, k * h, dh_s)
+            _add_from_above(valid, s, grad_out, at, time, r0, k * h, dh_s)
             squares[k, 0, time] = _squares(valid, s, dh_s)
             tick = cycles()
             gru_cell_backward(act[k, s], gh[k, s], hs[k, s], dh_s, dGx[k, one], dGh[k, one],
@@ -478,7 +481,7 @@ def rnn_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, r
     stats[t, TOTAL] += cycles() - start
 
 
-def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, grad_out, r0,
+def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, grad_out, at, r0,
                  hx, hs, dG, dh, dx, squares, dw_ih, dw_hh, db):
     """As lstm_backward: dG (n, R B, h); dh (n, 2, B, h); squares (n, 1, T)."""
     start = cycles()
@@ -495,7 +498,7 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
         time, slot = order[s], s % R
         for k in range(k0, k1):
             dh_s, dg = dh[k, cur], dG[k, slot * B:(slot + 1) * B]
-            _add_from_above(valid, s, grad_out, time, r0, k * h, dh_s)
+            _add_from_above(valid, s, grad_out, at, time, r0, k * h, dh_s)
             squares[k, 0, time] = _squares(valid, s, dh_s)
             tick = cycles()
             rnn_cell_backward(hs[k, s + 1], dh_s, dg, relu)

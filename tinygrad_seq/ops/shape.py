@@ -1,7 +1,7 @@
 """Shape ops: reshape, permute, expand, indexing, joining and splitting."""
 import numpy as np
 
-from ..autograd import unbroadcast
+from ..autograd import SliceGrad, unbroadcast
 from .base import _Op
 
 
@@ -48,7 +48,8 @@ def _select(a, keys):
 
 
 class GetItem(_Op):
-    """out = a[key];  da = g scattered back into zeros (repeated indices add up)"""
+    """out = a[key];  da = g scattered back into zeros (repeated indices add up; a basic
+    index's as an autograd.SliceGrad, filled when a node needs it)"""
     view = True
 
     def forward(self, a, keys):
@@ -56,12 +57,11 @@ class GetItem(_Op):
         return _select(a, keys)
 
     def backward(self, g):
+        key = self.keys[-1]
+        if _is_basic_index(key):   # basic indexing never selects an element twice
+            return SliceGrad(self.in_shapes[0], g.dtype, self.keys, g)
         da = np.zeros(self.in_shapes[0], dtype=g.dtype)
-        target, key = _select(da, self.keys[:-1]), self.keys[-1]
-        if _is_basic_index(key):
-            target[key] = g     # basic indexing never selects an element twice
-        else:
-            np.add.at(target, key, g)
+        np.add.at(_select(da, self.keys[:-1]), key, g)
         return da
 
 

@@ -19,7 +19,7 @@ import importlib
 import numpy as np
 
 from ... import threads
-from ...autograd import Function
+from ...autograd import Function, dense
 from .common import (as_steps, gate_values, input_grad, operands, step_order, time_order,
                      valid_steps, workspace)
 
@@ -106,6 +106,20 @@ def _ring(n, rows, width, dtype):
     return workspace((n, rows, width + 64 // np.dtype(dtype).itemsize), dtype)
 
 
+def _output_grad(grad_out, T):
+    """The output's gradient as (rows (S, B, H), at (T,) int64), step t's gradient rows[at[t]],
+    none where at[t] = -1: a SliceGrad of whole steps (out[-1], out[a:b]) as the steps it has,
+    any other gradient as every step's."""
+    keys = getattr(grad_out, "keys", None)
+    if keys is None or len(keys) != 1 or not isinstance(keys[0], (int, np.integer, slice)) \
+            or isinstance(keys[0], bool):
+        return np.ascontiguousarray(dense(grad_out)), np.arange(T)
+    times = np.atleast_1d(np.arange(T)[keys[0]])
+    at = np.full(T, -1, np.int64)
+    at[times] = np.arange(len(times))
+    return np.ascontiguousarray(grad_out.values).reshape((len(times),) + grad_out.shape[1:]), at
+
+
 def _column(b, rows, dtype):
     """A bias as a (rows, 1) array for the loops (zeros for none)."""
     return np.zeros((rows, 1), dtype) if b is None else np.ascontiguousarray(b)[:, None]
@@ -115,6 +129,8 @@ class _Loops(Function):
     """What the three cells' nodes share: the lanes' operands and masks going forward; the
     state gradients, input gradient and step norms coming back. A subclass sets the cell's
     name, G (its gates) and the jitted forward and backward (kernels/recurrent.py)."""
+
+    slice_grads = True   # the output's gradient may come as whole steps (_output_grad)
 
     def _start(self, x, h0, reverse, lengths, layer, split):
         """The layer's steps (T, B, I) and, per lane, its rows, valid mask, symbols and hx, and
@@ -237,14 +253,15 @@ class LSTMLoops(_Loops):
         order, saved, w_ih, w_hh, rows, has_bias = self.saved
         T, B, H = grad_out.shape
         dx = input_grad(self, (T, B, w_ih.shape[1]), grad_out.dtype)
-        grad_out = np.ascontiguousarray(grad_out)
+        grad_out, at = _output_grad(grad_out, T)
+        grad_h, grad_c = dense(grad_h), dense(grad_c)
         results = self._state_grads([grad_h, grad_c], T, w_ih.shape[1], dx)
 
         def job(i, t, m, flags, stats):
             (lane, valid, sym, hx, act, c, tanh_c), (rings, states, dx_parts, squares,
                                                       weights) = saved[i], results[i]
             _kernels().lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows,
-                                     grad_out, lane.start, hx, act, c, tanh_c, *rings, *states,
+                                     grad_out, at, lane.start, hx, act, c, tanh_c, *rings, *states,
                                      dx_parts, squares, *weights)
         _run(self.split, job)
         dx, (dh0, dc0), (dw_ih, dw_hh, db) = self._finish(results, [grad_h, grad_c], dx, order, T)
@@ -297,14 +314,15 @@ class GRULoops(_Loops):
         order, saved, w_ih, w_hh, rows, has_bias = self.saved
         T, B, H = grad_out.shape
         dx = input_grad(self, (T, B, w_ih.shape[1]), grad_out.dtype)
-        grad_out = np.ascontiguousarray(grad_out)
+        grad_out, at = _output_grad(grad_out, T)
+        grad_h = dense(grad_h)
         results = self._state_grads([grad_h], T, w_ih.shape[1], dx)
 
         def job(i, t, m, flags, stats):
             (lane, valid, sym, hx, hs, act, gh), (rings, states, dx_parts, squares,
                                                   weights) = saved[i], results[i]
             _kernels().gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows,
-                                    grad_out, lane.start, hx, hs, act, gh, *rings, *states,
+                                    grad_out, at, lane.start, hx, hs, act, gh, *rings, *states,
                                     dx_parts, squares, *weights)
         _run(self.split, job)
         dx, (dh0,), (dw_ih, dw_hh, db_ih, db_hh) = self._finish(results, [grad_h], dx, order, T)
@@ -350,14 +368,15 @@ class RNNLoops(_Loops):
         order, saved, w_ih, w_hh, rows, relu, has_bias = self.saved
         T, B, H = grad_out.shape
         dx = input_grad(self, (T, B, w_ih.shape[1]), grad_out.dtype)
-        grad_out = np.ascontiguousarray(grad_out)
+        grad_out, at = _output_grad(grad_out, T)
+        grad_h = dense(grad_h)
         results = self._state_grads([grad_h], T, w_ih.shape[1], dx)
 
         def job(i, t, m, flags, stats):
             (lane, valid, sym, hx, hs), (rings, states, dx_parts, squares,
                                          weights) = saved[i], results[i]
             _kernels().rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows,
-                                    relu, grad_out, lane.start, hx, hs, *rings, *states,
+                                    relu, grad_out, at, lane.start, hx, hs, *rings, *states,
                                     dx_parts, squares, *weights)
         _run(self.split, job)
         dx, (dh0,), (dw_ih, dw_hh, db) = self._finish(results, [grad_h], dx, order, T)
