@@ -1,5 +1,8 @@
 """Kernels: every numba kernel equals its numpy reference; the backend's layouts and errors;
 the ops still pass gradcheck under both backends; the float32 tanh approximation's accuracy."""
+import glob
+import os
+
 import numpy as np
 import pytest
 
@@ -524,3 +527,30 @@ def test_one_hot_symbols():
         y = x.copy()
         y[0, 1, 1] = bad                        # a second non-zero, or one that is not 1
         assert not recurrent.one_hot_symbols(y, sym)
+
+
+# ------------------------------------------------------------------------------ disk cache
+def test_the_kernels_cache_is_keyed_by_every_kernel_file(tmp_path):
+    """A cached function includes the code of the jitted functions it calls from other files,
+    which numba's own key (the function's file's time stamp) misses: the kernels cache in a
+    directory named by a hash of all kernels/*.py, so an edit of any one starts afresh."""
+    import numba
+    from tinygrad_seq.kernels import cache, recurrent
+
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("x = 1\n")
+    b.write_text("y = 2\n")
+    before = cache.sources_digest([a, b])
+    b.write_text("y = 3\n")          # the callee's file alone
+    assert cache.sources_digest([a, b]) != before
+    kernels_dir = os.path.dirname(cache.__file__)
+    digest = cache.sources_digest(sorted(glob.glob(os.path.join(kernels_dir, "*.py"))))
+    assert cache.DIRECTORY.endswith("numba-" + digest)
+    if not numba.config.DISABLE_JIT:
+        for fn in (loops.tanh_forward, recurrent.lstm_forward):
+            assert fn.stats.cache_path.startswith(cache.DIRECTORY)
+
+        @numba.njit(cache=True)
+        def users_own(x):     # the user's functions keep numba's choice of directory
+            return x + 1
+        assert not users_own.stats.cache_path.startswith(cache.DIRECTORY)

@@ -9,7 +9,7 @@ kernel's reference; `set_backend("numba")` (the default, or TINYGRAD_SEQ_BACKEND
 the environment) runs the numba kernel where it beat the reference in benchmarks/kernels.py and
 the reference where it did not: see NUMBA_UP_TO. Importing this package imports no numba: the
 first call of a numba kernel imports loops.py, and each kernel compiles on its first call per
-dtype (float32 or float64), cached on disk (numba's cache=True).
+dtype (float32 or float64), cached on disk (cache.py: keyed by every kernel file's source).
 
 The methods of `backend` check their inputs (one dtype, float32 or float64; fitting shapes),
 allocate the outputs and return them. Element-wise kernels take any shapes and layouts; the

@@ -53,7 +53,7 @@ what this module exports.
 import numba
 import numpy as np
 
-from . import reference
+from . import cache, reference
 from .simd import VECTOR_BYTES, vfma, vload, vload_first, vsplat, vstore, vstore_first, width
 
 MR, NV = 4, 4   # a tile: rows x vectors (16 accumulators, half of AVX-512's registers)
@@ -257,7 +257,7 @@ if numba.config.DISABLE_JIT:    # the vector intrinsics need the JIT: numpy twin
     gemm, gemm_rows = reference.gemm, reference.gemm_rows
     pack_rows, pack_columns = reference.pack_rows, reference.pack_columns
 else:
-    _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+    _jit = cache.njit(error_model="numpy", nogil=True)
     _inline = numba.njit(inline="always", error_model="numpy", nogil=True)
     _tile_4x4, _tile_1x4, _tile_1x1 = _inline(_tile_4x4), _inline(_tile_1x4), _inline(_tile_1x1)
     _gemm = _jit(_gemm)

@@ -22,6 +22,8 @@ import math
 import numba
 import numpy as np
 
+from . import cache
+
 if numba.config.DISABLE_JIT:   # an LLVM intrinsic: a Python stand-in
     def fma(x, y, z):
         """x * y + z, in float64, which holds a float32 product exactly (then rounded again)."""
@@ -371,7 +373,7 @@ def erf(x, out):
 
 # ------------------------------------------------------------------------------ jit
 # Helpers first: kernels that call them find the jitted versions when they compile.
-_jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+_jit = cache.njit(error_model="numpy", nogil=True)
 tanh32 = _jit(tanh32)
 _tanh_pass = _jit(_tanh_pass)
 _sigmoid_pass = _jit(_sigmoid_pass)
@@ -394,7 +396,7 @@ sum_rows = _jit(sum_rows)
 outer = _jit(outer)
 sgd_update = _jit(sgd_update)
 adam_update = _jit(adam_update)
-squared_norm = numba.njit(cache=True, error_model="numpy", nogil=True,
+squared_norm = cache.njit(error_model="numpy", nogil=True,
                           fastmath={"reassoc"})(squared_norm)
 lstm_cell_forward = _jit(lstm_cell_forward)
 lstm_cell_backward = _jit(lstm_cell_backward)

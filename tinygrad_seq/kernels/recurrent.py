@@ -42,6 +42,7 @@ all four.
 import numba
 import numpy as np
 
+from . import cache
 from .gemm import gemm, gemm_rows, pack_columns, pack_rows, panel_shape
 from .loops import (gru_cell_backward, gru_cell_forward, lstm_cell_backward, lstm_cell_forward,
                     rnn_cell_backward, rnn_cell_forward)
@@ -531,7 +532,7 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
 # running as fast. None is called with a constant for an argument that varies (numba would
 # compile it again for each constant: literal types).
 if not numba.config.DISABLE_JIT:
-    _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+    _jit = cache.njit(error_model="numpy", nogil=True)
     _inline = numba.njit(inline="always", error_model="numpy", nogil=True)
     _parts, _meet, _prefetch, _gather, _emit = map(
         _inline, (_parts, _meet, _prefetch, _gather, _emit))
@@ -542,7 +543,7 @@ if not numba.config.DISABLE_JIT:
     _add_weight_grad, _scatter, _input_grad, _flush, _unpack, _unpack_stacked = map(
         _inline, (_add_weight_grad, _scatter, _input_grad, _flush, _unpack, _unpack_stacked))
     # a sum for pictures, not for gradients: reassociated, so that it vectorizes
-    _squares = numba.njit(cache=True, error_model="numpy", nogil=True,
+    _squares = cache.njit(error_model="numpy", nogil=True,
                           fastmath={"reassoc"})(_squares)
     one_hot_symbols = _jit(one_hot_symbols)
     lstm_forward, lstm_backward = _jit(lstm_forward), _jit(lstm_backward)

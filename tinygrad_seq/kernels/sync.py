@@ -29,6 +29,7 @@ it at j * LINE + 1; the abort word at m * LINE; the futex timeout (a timespec) i
 import numba
 import numpy as np
 
+from . import cache
 from .simd import (HAS_FUTEX, atomic_add, atomic_load_acquire, atomic_store_release,
                    cpu_pause, cycles, fence, futex_wait, futex_wake, sched_yield)
 
@@ -100,6 +101,6 @@ def handoff(flags, t, value, spin):
 
 
 if not numba.config.DISABLE_JIT:   # without the JIT, threads.Team runs one thread: no workers
-    _jit = numba.njit(cache=True, nogil=True)
+    _jit = cache.njit(nogil=True)
     post, wait_for = _jit(post), _jit(wait_for)
     barrier, handoff = _jit(barrier), _jit(handoff)
