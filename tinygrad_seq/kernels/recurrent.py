@@ -27,8 +27,9 @@ Each thread packs its parts' weights once per call (gemm.pack_columns, pack_rows
 part's units, and W_ih's rows for the input's gradient.
 
 Backward: a step's gate gradients go into a ring of R steps, dG (n, R B, G h + a pad: the
-rows are longer, see nn/fused/loops.py's _ring, and the loops use the first G h); after the
-step's barrier part k's gradient of the previous state is sum_j dG_j W_hh[rows[j], units of
+rows are longer, see nn/fused/loops.py's _ring, and the loops use the first G h); before the
+step's barrier each part multiplies its own by its rows of W_hh, share_k = dG_k W_hh[rows[k]]
+(B, H), and after it part k's gradient of the previous state is sum_j share_j[:, units of
 k]. Every R steps, once a chunk of the ring is complete, each part adds the chunk's products
 to its weight gradient, dW_k^T += hx^T dG_k (one product of R B rows, while they are hot in
 the cache), and fills its share of the input's gradient, dx_k = dG_k W_ih[rows[k]] (n partial
@@ -188,26 +189,47 @@ def _tables(w_ih, bias, rows, k0, k1, gather):
 
 
 def _backward_weights(w_hh, w_ih, rows, k0, k1, with_dx):
-    """wb (k1 - k0, n, P, G h, NR): [k, j] = W_hh[rows[j], units of part k], packed; wx
-    (k1 - k0, P, G h, NR): W_ih[rows[k]], packed, for the input's gradient (no panels unless
-    with_dx)."""
-    n, Gh = rows.shape
-    h = w_hh.shape[1] // n
+    """wb (k1 - k0, P, G h, NR): [k] = W_hh[rows[k]], every unit's column, packed (part k's
+    gate gradients times it: its share of every unit's state gradient); wx (k1 - k0, P, G h,
+    NR): W_ih[rows[k]], packed, for the input's gradient (no panels unless with_dx)."""
+    Gh, H = rows.shape[1], w_hh.shape[1]
     I = w_ih.shape[1] if with_dx else 0
-    wb = np.empty((k1 - k0, n) + panel_shape(h, Gh, w_hh), w_hh.dtype)
+    wb = np.empty((k1 - k0,) + panel_shape(H, Gh, w_hh), w_hh.dtype)
     wx = np.empty((k1 - k0,) + panel_shape(I, Gh, w_ih), w_ih.dtype)
     for k in range(k0, k1):
-        for j in range(n):
-            pack_rows(w_hh, rows[j], k * h, h, wb[k - k0, j])
+        pack_rows(w_hh, rows[k], 0, H, wb[k - k0])
         if with_dx:
             pack_rows(w_ih, rows[k], 0, I, wx[k - k0])
     return wb, wx
 
 
-def _state_grad(dG, slot, B, wb, dh_new, add):
-    """dh_new = sum_j dG_j[step's rows] @ wb[j] (add: dh_new += ...)."""
-    for j in range(dG.shape[0]):
-        gemm(dG[j][slot * B:(slot + 1) * B, 0:wb.shape[2]], wb[j], dh_new, add or j > 0)
+def _own_shares(dG, slot, B, wb, k0, k1, shares):
+    """Before the step's barrier, parts split (shares (n, B, H)): shares[k] = part k's gate
+    gradients at the step times W_hh[rows[k]], its terms of every unit's state gradient. Each
+    thread multiplies only the gate gradients it has just written: reading the partner's from
+    the other core slowed the product 48 -> 58-60 us (the charlm LSTM's), and the shares it
+    reads back after the barrier are a quarter of their size."""
+    for k in range(k0, k1 if shares.shape[0] else k0):
+        gemm(dG[k, slot * B:(slot + 1) * B, 0:wb.shape[2]], wb[k - k0], shares[k], False)
+
+
+def _state_grad(dG, slot, B, wb, shares, k, dh_new, add):
+    """After the barrier, dh_new = part k's units of the previous state's gradient (add: dh_new
+    += ...): the parts' shares added in part order (the same sum on one thread or several),
+    or, for a layer in one part, its product itself."""
+    if not shares.shape[0]:
+        gemm(dG[k, slot * B:(slot + 1) * B, 0:wb.shape[1]], wb, dh_new, add)
+        return
+    h = dh_new.shape[1]
+    for j in range(shares.shape[0]):
+        for b in range(dh_new.shape[0]):
+            src, dst = shares[j, b, k * h:(k + 1) * h], dh_new[b]
+            if j == 0 and not add:
+                for u in range(h):
+                    dst[u] = src[u]
+            else:
+                for u in range(h):
+                    dst[u] += src[u]
 
 
 def _ring_steps(ring, B):
@@ -309,11 +331,13 @@ def lstm_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, 
 
 
 def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, at, r0, hx,
-                  act, c, tanh_c, dG, dh, dc, dx, squares, dw_ih, dw_hh, db):
+                  act, c, tanh_c, dG, dh, dc, shares, dx, squares, dw_ih, dw_hh, db):
     """grad_out (S, B', H), rows r0..: the output's gradient, step time's grad_out[at[time]]
     (at (T,), -1 where it is zero: out[-1]'s gradient is one step); dh, dc (n, 2, B, h) ping-pong
     state gradients: [k, 0] = part k's grad_h, grad_c on entry, [k, T % 2] = dh0, dc0 on
-    return; dx (n, T, B, I) the parts' shares of the input's gradient ((n, 0, ...) when
+    return; shares (2, n, B, H) the parts' shares of the state gradients, of steps of either
+    parity ((2, 0, ...) for one part: _own_shares); dx (n, T, B, I) the parts' shares of the
+    input's gradient ((n, 0, ...) when
     it is not needed); squares (n, 2, T): the part's ||dh_t||^2 and ||dc_t||^2 (time order);
     dw_ih (4H, I), dw_hh (4H, H), db (4H, 1): the part's rows are written."""
     start = cycles()
@@ -340,7 +364,10 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
             squares[k, 1, time] = _squares(valid, s, dc_total)
             _zero_done(valid, s, dg)
             _pass_done(valid, s, dc[k, 1 - cur], dc[k, cur])
-        if not _meet(flags, t, m, stats):        # every part's dG at step s is complete
+        tick = cycles()
+        _own_shares(dG, slot, B, wb, k0, k1, shares[s % 2])
+        stats[t, PRODUCTS] += cycles() - tick
+        if not _meet(flags, t, m, stats):        # every part's share at step s is complete
             return
         steps = _chunk(s, T, R)
         tick = cycles()
@@ -351,7 +378,7 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
                 _prefetch(tanh_c[k, s - 1])
                 if R == 1:   # the next step's product reads them (else a chunk's later)
                     _prefetch(hx[s - 1])
-            _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur], False)
+            _state_grad(dG, slot, B, wb[k - k0], shares[s % 2], k, dh[k, 1 - cur], False)
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
             _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
                    dtab[k - k0], wx[k - k0], dx[k])
@@ -398,7 +425,8 @@ def gru_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, b_ih, b_hh, r
 
 
 def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, at, r0, hx,
-                 hs, act, gh, dGx, dGh, dh, dx, squares, dw_ih, dw_hh, db_ih, db_hh):
+                 hs, act, gh, dGx, dGh, dh, shares, dx, squares, dw_ih, dw_hh, db_ih,
+                 db_hh):
     """As lstm_backward: dGx, dGh (n, R B, 3h) the rings of gx's and gh's gradients; dh
     (n, 2, B, h); squares (n, 1, T); db_ih, db_hh (3H, 1)."""
     start = cycles()
@@ -425,6 +453,9 @@ def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_o
             stats[t, CELLS] += cycles() - tick
             _zero_done(valid, s, dGx[k, one])
             _zero_done(valid, s, dGh[k, one])
+        tick = cycles()
+        _own_shares(dGh, slot, B, wb, k0, k1, shares[s % 2])
+        stats[t, PRODUCTS] += cycles() - tick
         if not _meet(flags, t, m, stats):
             return
         steps = _chunk(s, T, R)
@@ -436,7 +467,8 @@ def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_o
                 _prefetch(hs[k, s - 1])
                 if R == 1:   # the next step's product reads them (else a chunk's later)
                     _prefetch(hx[s - 1])
-            _state_grad(dGh, slot, B, wb[k - k0], dh[k, 1 - cur], True)   # + the direct part
+            _state_grad(dGh, slot, B, wb[k - k0], shares[s % 2], k, dh[k, 1 - cur],
+                        True)   # + the direct part
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
             _flush(hx2[:, 0:H + 1], B, s, steps, dGh[k, :steps * B], dWh[k - k0], none,
                    dtab[k - k0], wx[k - k0, :0], dx[k])
@@ -483,7 +515,7 @@ def rnn_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, r
 
 
 def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, grad_out, at, r0,
-                 hx, hs, dG, dh, dx, squares, dw_ih, dw_hh, db):
+                 hx, hs, dG, dh, shares, dx, squares, dw_ih, dw_hh, db):
     """As lstm_backward: dG (n, R B, h); dh (n, 2, B, h); squares (n, 1, T)."""
     start = cycles()
     n, T, B, h = hs.shape[0], hs.shape[1] - 1, hs.shape[2], hs.shape[3]
@@ -505,6 +537,9 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
             rnn_cell_backward(hs[k, s + 1], dh_s, dg, relu)
             stats[t, CELLS] += cycles() - tick
             _zero_done(valid, s, dg)
+        tick = cycles()
+        _own_shares(dG, slot, B, wb, k0, k1, shares[s % 2])
+        stats[t, PRODUCTS] += cycles() - tick
         if not _meet(flags, t, m, stats):
             return
         steps = _chunk(s, T, R)
@@ -514,7 +549,7 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
                 _prefetch(hs[k, s])
                 if R == 1:   # the next step's product reads them (else a chunk's later)
                     _prefetch(hx[s - 1])
-            _state_grad(dG, slot, B, wb[k - k0], dh[k, 1 - cur], False)
+            _state_grad(dG, slot, B, wb[k - k0], shares[s % 2], k, dh[k, 1 - cur], False)
             _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
             _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
                    dtab[k - k0], wx[k - k0], dx[k])
@@ -540,6 +575,7 @@ if not numba.config.DISABLE_JIT:
         _inline, (_add_from_above, _zero_done, _pass_done))
     _forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk = map(
         _inline, (_forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk))
+    _own_shares = _inline(_own_shares)
     _add_weight_grad, _scatter, _input_grad, _flush, _unpack, _unpack_stacked = map(
         _inline, (_add_weight_grad, _scatter, _input_grad, _flush, _unpack, _unpack_stacked))
     # a sum for pictures, not for gradients: reassociated, so that it vectorizes

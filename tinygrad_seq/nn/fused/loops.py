@@ -174,9 +174,10 @@ class _Loops(Function):
         return states
 
     def _state_grads(self, grads, T, I, dx):
-        """Per lane: the state gradients (n, 2, Bl, h) from grads (B, H) each (grad_h, and
-        grad_c for the LSTM), the ring(s) of gate gradients, dx's parts (n, T, Bl, I), squares
-        (n, S, T) and the weight gradients the backward kernel writes."""
+        """Per lane: the ring(s) of gate gradients, the state gradients (n, 2, Bl, h) from grads
+        (B, H) each (grad_h, and grad_c for the LSTM), the parts' shares of them (2, n, Bl, H;
+        none for one part), dx's parts (n, T, Bl, I), squares (n, S, T) and the weight
+        gradients the backward kernel writes."""
         lanes, n = self.split
         H, dtype = grads[0].shape[1], grads[0].dtype
         out = []
@@ -189,7 +190,8 @@ class _Loops(Function):
                 d = workspace((n, 2, Bl, H // n), dtype)
                 d[:, 0] = _split(g[lane], n)
                 states.append(d)
-            out.append((rings, states,
+            shares = workspace((2, n if n > 1 else 0, Bl, H), dtype)   # (recurrent.py)
+            out.append((rings, states, shares,
                         np.empty((n, 0 if dx is None else T, Bl, I), dtype),
                         np.empty((n, len(grads), T)), self._weight_grads(I, H, dtype)))
         return out
@@ -197,14 +199,14 @@ class _Loops(Function):
     def _finish(self, results, grads, dx, order, T):
         """dh0 (, dc0), dx (time order), the step norms, the lanes' weight gradients added."""
         finals = [np.empty(g.shape, g.dtype) for g in grads]
-        for (lane, *_), (_, states, dx_parts, _, _) in zip(self.saved[1], results):
+        for (lane, *_), (_, states, _, dx_parts, _, _) in zip(self.saved[1], results):
             for final, d in zip(finals, states):
                 final[lane] = _join(d[:, T % 2])
             if dx is not None:
                 dx[:, lane] = dx_parts.sum(axis=0)
-        squares = np.sqrt(sum(r[3].sum(axis=0) for r in results))
+        squares = np.sqrt(sum(r[4].sum(axis=0) for r in results))
         self.step_grad_norms = dict(zip("hc", squares.tolist()))
-        weights = [sum(ws) for ws in zip(*(r[4] for r in results))]
+        weights = [sum(ws) for ws in zip(*(r[5] for r in results))]
         return time_order(dx, order, self.in_shapes[0]), finals, weights
 
 
@@ -258,11 +260,11 @@ class LSTMLoops(_Loops):
         results = self._state_grads([grad_h, grad_c], T, w_ih.shape[1], dx)
 
         def job(i, t, m, flags, stats):
-            (lane, valid, sym, hx, act, c, tanh_c), (rings, states, dx_parts, squares,
+            (lane, valid, sym, hx, act, c, tanh_c), (rings, states, shares, dx_parts, squares,
                                                       weights) = saved[i], results[i]
             _kernels().lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows,
                                      grad_out, at, lane.start, hx, act, c, tanh_c, *rings, *states,
-                                     dx_parts, squares, *weights)
+                                     shares, dx_parts, squares, *weights)
         _run(self.split, job)
         dx, (dh0, dc0), (dw_ih, dw_hh, db) = self._finish(results, [grad_h, grad_c], dx, order, T)
         return (dx, dh0, dc0, dw_ih, dw_hh) + ((db[:, 0], db[:, 0]) if has_bias else ())
@@ -319,11 +321,11 @@ class GRULoops(_Loops):
         results = self._state_grads([grad_h], T, w_ih.shape[1], dx)
 
         def job(i, t, m, flags, stats):
-            (lane, valid, sym, hx, hs, act, gh), (rings, states, dx_parts, squares,
+            (lane, valid, sym, hx, hs, act, gh), (rings, states, shares, dx_parts, squares,
                                                   weights) = saved[i], results[i]
             _kernels().gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows,
                                     grad_out, at, lane.start, hx, hs, act, gh, *rings, *states,
-                                    dx_parts, squares, *weights)
+                                    shares, dx_parts, squares, *weights)
         _run(self.split, job)
         dx, (dh0,), (dw_ih, dw_hh, db_ih, db_hh) = self._finish(results, [grad_h], dx, order, T)
         return (dx, dh0, dw_ih, dw_hh) + ((db_ih[:, 0], db_hh[:, 0]) if has_bias else ())
@@ -373,11 +375,11 @@ class RNNLoops(_Loops):
         results = self._state_grads([grad_h], T, w_ih.shape[1], dx)
 
         def job(i, t, m, flags, stats):
-            (lane, valid, sym, hx, hs), (rings, states, dx_parts, squares,
+            (lane, valid, sym, hx, hs), (rings, states, shares, dx_parts, squares,
                                          weights) = saved[i], results[i]
             _kernels().rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows,
                                     relu, grad_out, at, lane.start, hx, hs, *rings, *states,
-                                    dx_parts, squares, *weights)
+                                    shares, dx_parts, squares, *weights)
         _run(self.split, job)
         dx, (dh0,), (dw_ih, dw_hh, db) = self._finish(results, [grad_h], dx, order, T)
         return (dx, dh0, dw_ih, dw_hh) + ((db[:, 0], db[:, 0]) if has_bias else ())
