@@ -23,8 +23,8 @@ What the caller lays out, steps in run order (step s is time order[s]):
                          columns of the step's product, and its weight gradient a
                          scatter-add of the gate gradients' rows
 Each thread packs its parts' weights once per call (gemm.pack_columns, pack_rows): forward,
-[W_hh^T ; b ; W_ih^T]'s columns of the part's gates; backward, W_hh's rows of each part by the
-part's units, and W_ih's rows for the input's gradient.
+[W_hh^T ; b ; W_ih^T]'s columns of the part's gates; backward, the part's rows of W_hh (every
+unit's column) and of W_ih (for the input's gradient).
 
 Backward: a step's gate gradients go into a ring of R steps, dG (n, R B, G h + a pad: the
 rows are longer, see nn/fused/loops.py's _ring, and the loops use the first G h); before the
