@@ -337,9 +337,9 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
     state gradients: [k, 0] = part k's grad_h, grad_c on entry, [k, T % 2] = dh0, dc0 on
     return; shares (2, n, B, H) the parts' shares of the state gradients, of steps of either
     parity ((2, 0, ...) for one part: _own_shares); dx (n, T, B, I) the parts' shares of the
-    input's gradient ((n, 0, ...) when
-    it is not needed); squares (n, 2, T): the part's ||dh_t||^2 and ||dc_t||^2 (time order);
-    dw_ih (4H, I), dw_hh (4H, H), db (4H, 1): the part's rows are written."""
+    input's gradient ((n, 0, ...) when it is not needed); squares (n, 2, T): the part's
+    ||dh_t||^2 and ||dc_t||^2 (time order); dw_ih (4H, I), dw_hh (4H, H), db (4H, 1): the
+    part's rows are written."""
     start = cycles()
     n, T, B, h = act.shape[0], act.shape[1], act.shape[2], c.shape[3]
     H, gather, R = n * h, sym.shape[0] > 0, _ring_steps(dG, B)
