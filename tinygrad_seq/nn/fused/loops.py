@@ -19,7 +19,7 @@ import importlib
 import numpy as np
 
 from ... import threads
-from ...autograd import Function, dense
+from ...autograd import Function, SliceGrad, dense
 from .common import (as_steps, gate_values, input_grad, operands, step_order, time_order,
                      valid_steps, workspace)
 
@@ -110,11 +110,10 @@ def _output_grad(grad_out, T):
     """The output's gradient as (rows (S, B, H), at (T,) int64), step t's gradient rows[at[t]],
     none where at[t] = -1: a SliceGrad of whole steps (out[-1], out[a:b]) as the steps it has,
     any other gradient as every step's."""
-    keys = getattr(grad_out, "keys", None)
-    if keys is None or len(keys) != 1 or not isinstance(keys[0], (int, np.integer, slice)) \
-            or isinstance(keys[0], bool):
+    key = grad_out.keys[0] if type(grad_out) is SliceGrad and len(grad_out.keys) == 1 else None
+    if not isinstance(key, (int, np.integer, slice)) or isinstance(key, bool):
         return np.ascontiguousarray(dense(grad_out)), np.arange(T)
-    times = np.atleast_1d(np.arange(T)[keys[0]])
+    times = np.atleast_1d(np.arange(T)[key])
     at = np.full(T, -1, np.int64)
     at[times] = np.arange(len(times))
     return np.ascontiguousarray(grad_out.values).reshape((len(times),) + grad_out.shape[1:]), at
