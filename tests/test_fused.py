@@ -364,6 +364,20 @@ def test_gate_gradients_in_chunks_of_steps_equal_all_at_once(mode, steps, monkey
         np.testing.assert_allclose(b.array, a.array, **TOL["float64"])
 
 
+@pytest.mark.parametrize("block", [1, 2])
+@pytest.mark.parametrize("mode", JITTED)
+def test_a_lanes_backward_in_blocks_of_rows_equals_composed(mode, block, monkeypatch):
+    """A lane whose ring holds one step runs each backward step in blocks of rows (B = 3 in
+    blocks of 1, or of 2 and 1): the composed path's numbers, one-hot input included."""
+    monkeypatch.setattr(fused.loops, "CHUNK_ROWS", B)
+    monkeypatch.setattr(fused.loops, "BLOCK_ROWS", block)
+    for opt in OPTIONS[::3] + [dict(one_hot=True, lengths=True, num_layers=2)]:
+        composed, blocks = run_layer(mode, False, "float64", **opt), run_layer(mode, True,
+                                                                               "float64", **opt)
+        for k, (a, b) in enumerate(zip(composed, blocks)):
+            np.testing.assert_allclose(b.array, a.array, **TOL["float64"], err_msg=f"{opt} #{k}")
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_padding_never_reaches_outputs_or_gradients_even_when_not_finite(mode, rng):
     """Past a sequence's end its input is ignored, as with PyTorch's packed sequences: nan

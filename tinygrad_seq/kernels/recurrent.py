@@ -34,6 +34,9 @@ k]. Every R steps, once a chunk of the ring is complete, each part adds the chun
 to its weight gradient, dW_k^T += hx^T dG_k (one product of R B rows, while they are hot in
 the cache), and fills its share of the input's gradient, dx_k = dG_k W_ih[rows[k]] (n partial
 sums the caller adds up). At the end each part writes its rows of dW_ih, dW_hh and the bias.
+A layer in one part whose ring holds one step (a lane of a large batch) runs each backward
+step in blocks of rows instead (`block`: the most rows of one): the cell, the state's product
+and the weight gradient's on one block, then the next.
 
 `stats[t]` (int64) gets thread t's cycles (the CPU's cycle counter): [WAITED] at barriers,
 [TOTAL] in the whole call, [PRODUCTS] in matrix products, [CELLS] in the cell kernels.
@@ -99,64 +102,78 @@ def _prefetch(a):
         prefetch(a, i)
 
 
-def _gather(tab, sym, s, out):
-    """out[b] = tab[sym[s, b]]: a one-hot input's product for step s (a zero row, symbol -1,
-    takes the table's last row: the bias alone)."""
+def _gather(tab, symbols, out):
+    """out[b] = tab[symbols[b]]: a one-hot input's product for a step's rows (a zero row,
+    symbol -1, takes the table's last row: the bias alone)."""
     last = tab.shape[0] - 1
     for b in range(out.shape[0]):
-        v = sym[s, b]
+        v = symbols[b]
         v = v if v >= 0 else last
         for j in range(out.shape[1]):
             out[b, j] = tab[v, j]
 
 
-def _emit(valid, s, state, hx, u, out, time, r0):
-    """Part of the new state (B, h), units u.., into hx's next block and the output (rows
-    r0..); past a sequence's end the state is the previous one and the output zero."""
+def _emit(keep, state, prev, new, out, u):
+    """Part of the new state (rows, h), units u.., into hx's next block (new; prev: this
+    step's) and the output's rows; past a sequence's end (keep 0) the state is the previous
+    one and the output zero."""
     for b in range(state.shape[0]):
-        keep = valid[s, b]
+        kept = keep[b]   # a local: read in the loop, it might alias the stores (no vectors)
         for j in range(state.shape[1]):
-            if not keep:
-                state[b, j] = hx[s, b, u + j]
-            hx[s + 1, b, u + j] = state[b, j]
-            out[time, r0 + b, u + j] = state[b, j] if keep else 0
+            if not kept:
+                state[b, j] = prev[b, u + j]
+            new[b, u + j] = state[b, j]
+            out[b, u + j] = state[b, j] if kept else 0
 
 
-def _add_from_above(valid, s, grad_out, at, time, r0, u, dh):
-    """dh += the output's gradient at `time`, grad_out[at[time]] (none if -1; rows r0..,
-    units u..) where the step is inside the sequence (a select, not a product: a nan arriving
-    on a padded output reaches nothing)."""
-    i = at[time]
+def _add_from_above(keep, grad_out, i, r0, u, dh):
+    """dh += the output's gradient grad_out[i] (none if i = -1; rows r0.., units u..) on the
+    rows inside their sequence (a select, not a product: a nan arriving on a padded output
+    reaches nothing)."""
     for b in range(dh.shape[0] if i >= 0 else 0):
-        if valid[s, b]:
+        if keep[b]:
             for j in range(dh.shape[1]):
                 dh[b, j] += grad_out[i, r0 + b, u + j]
 
 
-def _squares(valid, s, g):
+def _squares(keep, g):
     """sum of g^2 (float64) over the rows inside their sequence, for step_grad_norms."""
     total = 0.0
     for b in range(g.shape[0]):
-        if valid[s, b]:
+        if keep[b]:
             for j in range(g.shape[1]):
                 total += np.float64(g[b, j]) * np.float64(g[b, j])
     return total
 
 
-def _zero_done(valid, s, grads):
+def _zero_done(keep, grads):
     """Past a sequence's end its gate gradients are zero."""
-    for b in range(valid.shape[1]):
-        if not valid[s, b]:
+    for b in range(grads.shape[0]):
+        if not keep[b]:
             for j in range(grads.shape[1]):
                 grads[b, j] = 0
 
 
-def _pass_done(valid, s, new, old):
+def _pass_done(keep, new, old):
     """Past a sequence's end the state's gradient passes the step unchanged."""
-    for b in range(valid.shape[1]):
-        if not valid[s, b]:
+    for b in range(new.shape[0]):
+        if not keep[b]:
             for j in range(new.shape[1]):
                 new[b, j] = old[b, j]
+
+
+def _block_rows(B, whole, most):
+    """The rows of the blocks a backward step runs in turn: all B (whole), else equal blocks
+    of at most `most` rows, rounded up to whole tiles of 4 rows (see nn/fused/loops.py)."""
+    blocks = 1 if whole else max(1, (B + most - 1) // most)
+    rows = (B + blocks - 1) // blocks
+    return max(1, rows if whole else min(most, (rows + 3) // 4 * 4))
+
+
+def _next_block(s, b1, B):
+    """The step and first row of the block backward runs after (step s, rows .. b1): the
+    step's next rows, or the previous step's first."""
+    return (s, b1) if b1 < B else (s - 1, 0)
 
 
 def _forward_weights(blocks, rows, k0, k1, K):
@@ -213,12 +230,21 @@ def _own_shares(dG, slot, B, wb, k0, k1, shares):
         gemm(dG[k, slot * B:(slot + 1) * B, 0:wb.shape[2]], wb[k - k0], shares[k], False)
 
 
-def _state_grad(dG, slot, B, wb, shares, k, dh_new, add):
+def _exchange(dG, slot, B, wb, k0, k1, shares, flags, t, m, stats):
+    """The step's own shares (_own_shares, counted as products), then its barrier: every
+    part's share is complete on return (False: the team was aborted)."""
+    tick = cycles()
+    _own_shares(dG, slot, B, wb, k0, k1, shares)
+    stats[t, PRODUCTS] += cycles() - tick
+    return _meet(flags, t, m, stats)
+
+
+def _state_grad(dg, wb, shares, k, dh_new, add):
     """After the barrier, dh_new = part k's units of the previous state's gradient (add: dh_new
     += ...): the parts' shares added in part order (the same sum on one thread or several),
-    or, for a layer in one part, its product itself."""
+    or, for a layer in one part, its product itself, dg (its gate gradients' rows) @ wb."""
     if not shares.shape[0]:
-        gemm(dG[k, slot * B:(slot + 1) * B, 0:wb.shape[1]], wb, dh_new, add)
+        gemm(dg[:, 0:wb.shape[1]], wb, dh_new, add)
         return
     h = dh_new.shape[1]
     for j in range(shares.shape[0]):
@@ -242,38 +268,25 @@ def _chunk(s, T, R):
     return 0 if s % R else min(R, T - s)
 
 
-def _add_weight_grad(operand, B, s, steps, grads, dWt):
-    """dWt (K, G h) += operand[rows of steps s .. s + steps - 1]^T grads (steps B, G h), for
-    the operand's K columns of hx (as rows: ((T + 1) B, K))."""
-    if steps:
-        gemm_rows(operand[s * B:(s + steps) * B].T, grads, dWt, True)
+def _flat_rows(a, first, count):
+    """Rows first .. first + count - 1 of a (S, B, C) as (S B, C): steps' rows, flat."""
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])[first:first + count]
 
 
-def _scatter(sym, s, steps, grads, dtab):
-    """dtab[sym[s', b]] += the gradient rows of steps s .. s + steps - 1."""
-    B = sym.shape[1]
-    for i in range(steps):
-        for b in range(B):
-            v = sym[s + i, b]
-            if v >= 0:
-                for j in range(dtab.shape[1]):
-                    dtab[v, j] += grads[i * B + b, j]
-
-
-def _input_grad(s, steps, grads, wx, dx):
-    """dx[s:s + steps] = grads @ W_ih[rows]: one part's share of the input's gradient."""
-    if wx.shape[0] and steps:
-        out = dx[s:s + steps].reshape(steps * dx.shape[1], dx.shape[2])
-        gemm(grads[:, 0:wx.shape[1]], wx, out, False)
-
-
-def _flush(operand, B, s, steps, grads, dWt, sym, dtab, wx, dx):
-    """A chunk's products: dWt += operand[chunk]^T grads, the one-hot input's scatter into
-    dtab (sym not empty), the input's gradient from grads @ W_ih (wx not empty)."""
-    _add_weight_grad(operand, B, s, steps, grads, dWt)
-    if sym.shape[0]:
-        _scatter(sym, s, steps, grads, dtab)
-    _input_grad(s, steps, grads, wx, dx)
+def _flush(operand, grads, dWt, symbols, dtab, wx, dx):
+    """A chunk's products over its rows (steps' rows of a block, flat): dWt += operand^T grads
+    (operand: the rows of hx's K columns, dWt (K, G h)); a one-hot input's scatter, dtab[v] +=
+    the gradient rows of symbol v (symbols empty without one); the input's gradient dx =
+    grads @ W_ih[rows] (wx empty where it is not needed)."""
+    if operand.shape[0]:
+        gemm_rows(operand.T, grads, dWt, True)
+    for r in range(symbols.shape[0]):
+        v = symbols[r]
+        if v >= 0:
+            for j in range(dtab.shape[1]):
+                dtab[v, j] += grads[r, j]
+    if wx.shape[0] and operand.shape[0]:
+        gemm(grads[:, 0:wx.shape[1]], wx, dx, False)
 
 
 def _unpack(src, rows, dst):
@@ -318,22 +331,23 @@ def lstm_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, 
             return
         for k in range(k0, k1):
             if gather:   # the gathered rows, to which the product adds; else it overwrites
-                _gather(tab[k - k0], sym, s, gates)
+                _gather(tab[k - k0], sym[s], gates)
             tick = cycles()
             gemm(hx2[s * B:(s + 1) * B, 0:K], wf[k - k0], gates, gather)
             tock = cycles()
             lstm_cell_forward(gates, c[k, s], act[k, s], c[k, s + 1], tanh_c[k, s], h_new)
             stats[t, PRODUCTS] += tock - tick
             stats[t, CELLS] += cycles() - tock
-            _emit(valid, s, h_new, hx, k * h, out, order[s], r0)
-            _pass_done(valid, s, c[k, s + 1], c[k, s])
+            _emit(valid[s], h_new, hx[s], hx[s + 1], out[order[s], r0:r0 + B], k * h)
+            _pass_done(valid[s], c[k, s + 1], c[k, s])
     stats[t, TOTAL] += cycles() - start
 
 
-def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, at, r0, hx,
-                  act, c, tanh_c, dG, dh, dc, shares, dx, squares, dw_ih, dw_hh, db):
+def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, at, r0,
+                  block, hx, act, c, tanh_c, dG, dh, dc, shares, dx, squares, dw_ih, dw_hh, db):
     """grad_out (S, B', H), rows r0..: the output's gradient, step time's grad_out[at[time]]
-    (at (T,), -1 where it is zero: out[-1]'s gradient is one step); dh, dc (n, 2, B, h) ping-pong
+    (at (T,), -1 where it is zero: out[-1]'s gradient is one step); block: the most rows of a
+    step's block (one part, ring of one step: _block_rows); dh, dc (n, 2, B, h) ping-pong
     state gradients: [k, 0] = part k's grad_h, grad_c on entry, [k, T % 2] = dh0, dc0 on
     return; shares (2, n, B, H) the parts' shares of the state gradients, of steps of either
     parity ((2, 0, ...) for one part: _own_shares); dx (n, T, B, I) the parts' shares of the
@@ -350,39 +364,44 @@ def lstm_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_
     dWt = np.zeros((k1 - k0, K, 4 * h), w_hh.dtype)
     dtab = np.zeros((k1 - k0, w_ih.shape[1] if gather else 0, 4 * h), w_hh.dtype)
     dc_total = np.empty((B, h), w_hh.dtype)
+    sym2, mb = sym.reshape(sym.size), _block_rows(B, n > 1 or R > 1, block)
     cur = 0
     for s in range(T - 1, -1, -1):
-        time, slot = order[s], s % R
-        for k in range(k0, k1):
-            dh_s, dg = dh[k, cur], dG[k, slot * B:(slot + 1) * B]
-            _add_from_above(valid, s, grad_out, at, time, r0, k * h, dh_s)
-            squares[k, 0, time] = _squares(valid, s, dh_s)
+        time, slot, steps = order[s], s % R, _chunk(s, T, R)
+        squares[k0:k1, :, time] = 0
+        for b0 in range(0, B, mb):
+            b1 = min(B, b0 + mb)
+            keep, first, count = valid[s, b0:b1], s * B + b0, steps * (b1 - b0)
+            for k in range(k0, k1):
+                dh_s, dc_s = dh[k, cur, b0:b1], dc[k, cur, b0:b1]
+                dg, dc_t = dG[k, slot * B + b0:slot * B + b1], dc_total[b0:b1]
+                _add_from_above(keep, grad_out, at[time], r0 + b0, k * h, dh_s)
+                squares[k, 0, time] += _squares(keep, dh_s)
+                tick = cycles()
+                lstm_cell_backward(act[k, s, b0:b1], c[k, s, b0:b1], tanh_c[k, s, b0:b1], dh_s,
+                                   dc_s, dg, dc_t, dc[k, 1 - cur, b0:b1])
+                stats[t, CELLS] += cycles() - tick
+                squares[k, 1, time] += _squares(keep, dc_t)
+                _zero_done(keep, dg)
+                _pass_done(keep, dc[k, 1 - cur, b0:b1], dc_s)
+            if not _exchange(dG, slot, B, wb, k0, k1, shares[s % 2], flags, t, m, stats):
+                return
             tick = cycles()
-            lstm_cell_backward(act[k, s], c[k, s], tanh_c[k, s], dh_s, dc[k, cur], dg, dc_total,
-                               dc[k, 1 - cur])
-            stats[t, CELLS] += cycles() - tick
-            squares[k, 1, time] = _squares(valid, s, dc_total)
-            _zero_done(valid, s, dg)
-            _pass_done(valid, s, dc[k, 1 - cur], dc[k, cur])
-        tick = cycles()
-        _own_shares(dG, slot, B, wb, k0, k1, shares[s % 2])
-        stats[t, PRODUCTS] += cycles() - tick
-        if not _meet(flags, t, m, stats):        # every part's share at step s is complete
-            return
-        steps = _chunk(s, T, R)
-        tick = cycles()
-        for k in range(k0, k1):
-            if s:
-                _prefetch(act[k, s - 1])
-                _prefetch(c[k, s - 1])
-                _prefetch(tanh_c[k, s - 1])
-                if R == 1:   # the next step's product reads them (else a chunk's later)
-                    _prefetch(hx[s - 1])
-            _state_grad(dG, slot, B, wb[k - k0], shares[s % 2], k, dh[k, 1 - cur], False)
-            _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
-            _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
-                   dtab[k - k0], wx[k - k0], dx[k])
-        stats[t, PRODUCTS] += cycles() - tick
+            ns, nb = _next_block(s, b1, B)
+            for k in range(k0, k1):
+                if ns >= 0:
+                    _prefetch(act[k, ns, nb:nb + mb])
+                    _prefetch(c[k, ns, nb:nb + mb])
+                    _prefetch(tanh_c[k, ns, nb:nb + mb])
+                    if R == 1:   # the next block's products read them (else a chunk's later)
+                        _prefetch(hx[ns, nb:nb + mb])
+                _state_grad(dG[k, slot * B + b0:slot * B + b1], wb[k - k0], shares[s % 2], k,
+                            dh[k, 1 - cur, b0:b1], False)
+                _pass_done(keep, dh[k, 1 - cur, b0:b1], dh[k, cur, b0:b1])
+                _flush(hx2[first:first + count, 0:K], dG[k, b0:b0 + count], dWt[k - k0],
+                       sym2[first:first + count], dtab[k - k0], wx[k - k0],
+                       _flat_rows(dx[k], first, count))
+            stats[t, PRODUCTS] += cycles() - tick
         cur = 1 - cur
     for k in range(k0, k1):
         _unpack_stacked(dWt[k - k0], dtab[k - k0], gather, rows[k], dw_hh, db, dw_ih)
@@ -412,7 +431,7 @@ def gru_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, b_ih, b_hh, r
         for k in range(k0, k1):
             tick = cycles()
             if gather:
-                _gather(tab[k - k0], sym, s, gx)
+                _gather(tab[k - k0], sym[s], gx)
             else:
                 gemm(hx2[s * B:(s + 1) * B, H:hx.shape[2]], wx[k - k0], gx, False)
             gemm(hx2[s * B:(s + 1) * B, 0:H + 1], wh[k - k0], gh[k, s], False)
@@ -420,12 +439,12 @@ def gru_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, b_ih, b_hh, r
             gru_cell_forward(gx, gh[k, s], hs[k, s], act[k, s], hs[k, s + 1])
             stats[t, PRODUCTS] += tock - tick
             stats[t, CELLS] += cycles() - tock
-            _emit(valid, s, hs[k, s + 1], hx, k * h, out, order[s], r0)
+            _emit(valid[s], hs[k, s + 1], hx[s], hx[s + 1], out[order[s], r0:r0 + B], k * h)
     stats[t, TOTAL] += cycles() - start
 
 
-def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, at, r0, hx,
-                 hs, act, gh, dGx, dGh, dh, shares, dx, squares, dw_ih, dw_hh, db_ih,
+def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_out, at, r0,
+                 block, hx, hs, act, gh, dGx, dGh, dh, shares, dx, squares, dw_ih, dw_hh, db_ih,
                  db_hh):
     """As lstm_backward: dGx, dGh (n, R B, 3h) the rings of gx's and gh's gradients; dh
     (n, 2, B, h); squares (n, 1, T); db_ih, db_hh (3H, 1)."""
@@ -439,42 +458,45 @@ def gru_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, grad_o
     dWh = np.zeros((k1 - k0, H + 1, 3 * h), w_hh.dtype)   # [dW_hh^T ; db_hh]
     dWx = np.zeros((k1 - k0, Kx, 3 * h), w_hh.dtype)      # [db_ih ; dW_ih^T]
     dtab = np.zeros((k1 - k0, w_ih.shape[1] if gather else 0, 3 * h), w_hh.dtype)
-    none = np.zeros((0, B), sym.dtype)
+    sym2, mb = sym.reshape(sym.size), _block_rows(B, n > 1 or R > 1, block)
     cur = 0
     for s in range(T - 1, -1, -1):
-        time, slot = order[s], s % R
-        for k in range(k0, k1):
-            dh_s, one = dh[k, cur], slice(slot * B, (slot + 1) * B)
-            _add_from_above(valid, s, grad_out, at, time, r0, k * h, dh_s)
-            squares[k, 0, time] = _squares(valid, s, dh_s)
+        time, slot, steps = order[s], s % R, _chunk(s, T, R)
+        squares[k0:k1, :, time] = 0
+        for b0 in range(0, B, mb):
+            b1 = min(B, b0 + mb)
+            keep, first, count = valid[s, b0:b1], s * B + b0, steps * (b1 - b0)
+            one = slice(slot * B + b0, slot * B + b1)
+            for k in range(k0, k1):
+                dh_s = dh[k, cur, b0:b1]
+                _add_from_above(keep, grad_out, at[time], r0 + b0, k * h, dh_s)
+                squares[k, 0, time] += _squares(keep, dh_s)
+                tick = cycles()
+                gru_cell_backward(act[k, s, b0:b1], gh[k, s, b0:b1], hs[k, s, b0:b1], dh_s,
+                                  dGx[k, one], dGh[k, one], dh[k, 1 - cur, b0:b1])
+                stats[t, CELLS] += cycles() - tick
+                _zero_done(keep, dGx[k, one])
+                _zero_done(keep, dGh[k, one])
+            if not _exchange(dGh, slot, B, wb, k0, k1, shares[s % 2], flags, t, m, stats):
+                return
             tick = cycles()
-            gru_cell_backward(act[k, s], gh[k, s], hs[k, s], dh_s, dGx[k, one], dGh[k, one],
-                              dh[k, 1 - cur])
-            stats[t, CELLS] += cycles() - tick
-            _zero_done(valid, s, dGx[k, one])
-            _zero_done(valid, s, dGh[k, one])
-        tick = cycles()
-        _own_shares(dGh, slot, B, wb, k0, k1, shares[s % 2])
-        stats[t, PRODUCTS] += cycles() - tick
-        if not _meet(flags, t, m, stats):
-            return
-        steps = _chunk(s, T, R)
-        tick = cycles()
-        for k in range(k0, k1):
-            if s:
-                _prefetch(act[k, s - 1])
-                _prefetch(gh[k, s - 1])
-                _prefetch(hs[k, s - 1])
-                if R == 1:   # the next step's product reads them (else a chunk's later)
-                    _prefetch(hx[s - 1])
-            _state_grad(dGh, slot, B, wb[k - k0], shares[s % 2], k, dh[k, 1 - cur],
-                        True)   # + the direct part
-            _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
-            _flush(hx2[:, 0:H + 1], B, s, steps, dGh[k, :steps * B], dWh[k - k0], none,
-                   dtab[k - k0], wx[k - k0, :0], dx[k])
-            _flush(hx2[:, H:H + Kx], B, s, steps, dGx[k, :steps * B], dWx[k - k0], sym,
-                   dtab[k - k0], wx[k - k0], dx[k])
-        stats[t, PRODUCTS] += cycles() - tick
+            ns, nb = _next_block(s, b1, B)
+            for k in range(k0, k1):
+                if ns >= 0:
+                    _prefetch(act[k, ns, nb:nb + mb])
+                    _prefetch(gh[k, ns, nb:nb + mb])
+                    _prefetch(hs[k, ns, nb:nb + mb])
+                    if R == 1:   # the next block's products read them (else a chunk's later)
+                        _prefetch(hx[ns, nb:nb + mb])
+                _state_grad(dGh[k, one], wb[k - k0], shares[s % 2], k, dh[k, 1 - cur, b0:b1],
+                            True)   # + the direct part
+                _pass_done(keep, dh[k, 1 - cur, b0:b1], dh[k, cur, b0:b1])
+                dxk = _flat_rows(dx[k], first, count)
+                _flush(hx2[first:first + count, 0:H + 1], dGh[k, b0:b0 + count], dWh[k - k0],
+                       sym2[0:0], dtab[k - k0], wx[k - k0, :0], dxk)
+                _flush(hx2[first:first + count, H:H + Kx], dGx[k, b0:b0 + count], dWx[k - k0],
+                       sym2[first:first + count], dtab[k - k0], wx[k - k0], dxk)
+            stats[t, PRODUCTS] += cycles() - tick
         cur = 1 - cur
     for k in range(k0, k1):
         _unpack(dWh[k - k0, :H], rows[k], dw_hh)
@@ -503,19 +525,19 @@ def rnn_forward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, bias, rows, r
             return
         for k in range(k0, k1):
             if gather:
-                _gather(tab[k - k0], sym, s, pre)
+                _gather(tab[k - k0], sym[s], pre)
             tick = cycles()
             gemm(hx2[s * B:(s + 1) * B, 0:K], wf[k - k0], pre, gather)
             tock = cycles()
             rnn_cell_forward(pre, hs[k, s + 1], relu)
             stats[t, PRODUCTS] += tock - tick
             stats[t, CELLS] += cycles() - tock
-            _emit(valid, s, hs[k, s + 1], hx, k * h, out, order[s], r0)
+            _emit(valid[s], hs[k, s + 1], hx[s], hx[s + 1], out[order[s], r0:r0 + B], k * h)
     stats[t, TOTAL] += cycles() - start
 
 
 def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, grad_out, at, r0,
-                 hx, hs, dG, dh, shares, dx, squares, dw_ih, dw_hh, db):
+                 block, hx, hs, dG, dh, shares, dx, squares, dw_ih, dw_hh, db):
     """As lstm_backward: dG (n, R B, h); dh (n, 2, B, h); squares (n, 1, T)."""
     start = cycles()
     n, T, B, h = hs.shape[0], hs.shape[1] - 1, hs.shape[2], hs.shape[3]
@@ -526,34 +548,38 @@ def rnn_backward(t, m, flags, stats, order, valid, sym, w_ih, w_hh, rows, relu, 
     wb, wx = _backward_weights(w_hh, w_ih, rows, k0, k1, dx.shape[1] > 0)
     dWt = np.zeros((k1 - k0, K, h), w_hh.dtype)
     dtab = np.zeros((k1 - k0, w_ih.shape[1] if gather else 0, h), w_hh.dtype)
+    sym2, mb = sym.reshape(sym.size), _block_rows(B, n > 1 or R > 1, block)
     cur = 0
     for s in range(T - 1, -1, -1):
-        time, slot = order[s], s % R
-        for k in range(k0, k1):
-            dh_s, dg = dh[k, cur], dG[k, slot * B:(slot + 1) * B]
-            _add_from_above(valid, s, grad_out, at, time, r0, k * h, dh_s)
-            squares[k, 0, time] = _squares(valid, s, dh_s)
+        time, slot, steps = order[s], s % R, _chunk(s, T, R)
+        squares[k0:k1, :, time] = 0
+        for b0 in range(0, B, mb):
+            b1 = min(B, b0 + mb)
+            keep, first, count = valid[s, b0:b1], s * B + b0, steps * (b1 - b0)
+            for k in range(k0, k1):
+                dh_s, dg = dh[k, cur, b0:b1], dG[k, slot * B + b0:slot * B + b1]
+                _add_from_above(keep, grad_out, at[time], r0 + b0, k * h, dh_s)
+                squares[k, 0, time] += _squares(keep, dh_s)
+                tick = cycles()
+                rnn_cell_backward(hs[k, s + 1, b0:b1], dh_s, dg, relu)
+                stats[t, CELLS] += cycles() - tick
+                _zero_done(keep, dg)
+            if not _exchange(dG, slot, B, wb, k0, k1, shares[s % 2], flags, t, m, stats):
+                return
             tick = cycles()
-            rnn_cell_backward(hs[k, s + 1], dh_s, dg, relu)
-            stats[t, CELLS] += cycles() - tick
-            _zero_done(valid, s, dg)
-        tick = cycles()
-        _own_shares(dG, slot, B, wb, k0, k1, shares[s % 2])
-        stats[t, PRODUCTS] += cycles() - tick
-        if not _meet(flags, t, m, stats):
-            return
-        steps = _chunk(s, T, R)
-        tick = cycles()
-        for k in range(k0, k1):
-            if s:
-                _prefetch(hs[k, s])
-                if R == 1:   # the next step's product reads them (else a chunk's later)
-                    _prefetch(hx[s - 1])
-            _state_grad(dG, slot, B, wb[k - k0], shares[s % 2], k, dh[k, 1 - cur], False)
-            _pass_done(valid, s, dh[k, 1 - cur], dh[k, cur])
-            _flush(hx2[:, 0:K], B, s, steps, dG[k, :steps * B], dWt[k - k0], sym,
-                   dtab[k - k0], wx[k - k0], dx[k])
-        stats[t, PRODUCTS] += cycles() - tick
+            ns, nb = _next_block(s, b1, B)
+            for k in range(k0, k1):
+                if ns >= 0:
+                    _prefetch(hs[k, ns + 1, nb:nb + mb])
+                    if R == 1:   # the next block's products read them (else a chunk's later)
+                        _prefetch(hx[ns, nb:nb + mb])
+                _state_grad(dG[k, slot * B + b0:slot * B + b1], wb[k - k0], shares[s % 2], k,
+                            dh[k, 1 - cur, b0:b1], False)
+                _pass_done(keep, dh[k, 1 - cur, b0:b1], dh[k, cur, b0:b1])
+                _flush(hx2[first:first + count, 0:K], dG[k, b0:b0 + count], dWt[k - k0],
+                       sym2[first:first + count], dtab[k - k0], wx[k - k0],
+                       _flat_rows(dx[k], first, count))
+            stats[t, PRODUCTS] += cycles() - tick
         cur = 1 - cur
     for k in range(k0, k1):
         _unpack_stacked(dWt[k - k0], dtab[k - k0], gather, rows[k], dw_hh, db, dw_ih)
@@ -575,9 +601,9 @@ if not numba.config.DISABLE_JIT:
         _inline, (_add_from_above, _zero_done, _pass_done))
     _forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk = map(
         _inline, (_forward_weights, _tables, _backward_weights, _state_grad, _ring_steps, _chunk))
-    _own_shares = _inline(_own_shares)
-    _add_weight_grad, _scatter, _input_grad, _flush, _unpack, _unpack_stacked = map(
-        _inline, (_add_weight_grad, _scatter, _input_grad, _flush, _unpack, _unpack_stacked))
+    _own_shares, _exchange, _flat_rows = map(_inline, (_own_shares, _exchange, _flat_rows))
+    _flush, _unpack, _unpack_stacked, _block_rows, _next_block = map(
+        _inline, (_flush, _unpack, _unpack_stacked, _block_rows, _next_block))
     # a sum for pictures, not for gradients: reassociated, so that it vectorizes
     _squares = cache.njit(error_model="numpy", nogil=True,
                           fastmath={"reassoc"})(_squares)
