@@ -57,6 +57,7 @@ def kernel_cases(dtype, rng):
         yield "tanh_forward", (arr(n) * 4, empty(n)), [1]
         yield "sigmoid_forward", (arr(n) * 10, empty(n)), [1]
         yield "erf", (arr(n) * 2, empty(n)), [1]
+        yield "dropout", (arr(n), np.uint64(2 ** 63 + n), np.uint64(2 ** 52), 2.0, empty(n)), [4]
     for rows, n in ((0, 5), (1, 1), (3, 7), (5, 33)):
         x = arr(rows, n)
         sm, lsm = empty(rows, n), empty(rows, n)
@@ -138,6 +139,29 @@ def test_squared_norm(dtype, n):
 
 
 # ------------------------------------------------------------------------------ backend layouts
+def test_dropout_masks_are_a_function_of_the_key():
+    """Bit for bit the twin's; the same key, the same mask (in either dtype, any layout); about
+    a fraction p dropped; none kept at p = 1; a dropped nan stays nan (x * 0, as PyTorch's)."""
+    x = np.ones(100_000)
+    threshold = np.uint64(np.ceil(0.3 * 2 ** 53))
+    masks = {}
+    for dtype in DTYPES:
+        (ours, _), (twin, _) = run_both("dropout", (x.astype(dtype), np.uint64(7), threshold,
+                                                    1 / 0.7, np.empty(x.size, dtype)))
+        np.testing.assert_array_equal(ours[4], twin[4])
+        masks[dtype] = ours[4] != 0
+    np.testing.assert_array_equal(masks[np.float32], masks[np.float64])
+    assert abs(masks[np.float64].mean() - 0.7) < 0.01
+    other = backend.dropout(x, 8, threshold, 1 / 0.7) != 0
+    assert abs((other == masks[np.float64]).mean() - (0.7 ** 2 + 0.3 ** 2)) < 0.01   # independent
+    square = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(backend.dropout(np.asfortranarray(square), 5, 2 ** 52, 2.0),
+                                  backend.dropout(square, 5, 2 ** 52, 2.0))
+    assert not backend.dropout(x, 7, 2 ** 53, 0.0).any()
+    nan = backend.dropout(np.full(1000, np.nan), 7, threshold, 2.0)
+    assert np.isnan(nan).all()
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_elementwise_odd_layouts(impl, dtype):
     rng = np.random.default_rng(1)

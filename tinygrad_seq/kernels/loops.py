@@ -22,7 +22,7 @@ import math
 import numba
 import numpy as np
 
-from . import cache
+from . import cache, reference
 
 if numba.config.DISABLE_JIT:   # an LLVM intrinsic: a Python stand-in
     def fma(x, y, z):
@@ -229,6 +229,22 @@ def outer(a, b, out):
             row[j] = ai * b[j]
 
 
+# ------------------------------------------------------------------------------ dropout
+_GOLDEN, _MIX1, _MIX2, _SHIFTS = reference.GOLDEN, reference.MIX1, reference.MIX2, \
+    reference.SHIFTS
+
+
+def dropout(x, key, threshold, scale, out):
+    # the mask of reference.dropout, drawn, tested and applied in one pass (uint64 wraps)
+    s, zero = out.dtype.type(scale), out.dtype.type(0)
+    for i in range(x.size):
+        z = key + np.uint64(i + 1) * _GOLDEN
+        z = (z ^ (z >> _SHIFTS[0])) * _MIX1
+        z = (z ^ (z >> _SHIFTS[1])) * _MIX2
+        z = z ^ (z >> _SHIFTS[2])
+        out[i] = x[i] * (s if z >> _SHIFTS[3] >= threshold else zero)
+
+
 # ------------------------------------------------------------------------------ optimizers
 def sgd_update(param, grad, velocity, lr, momentum, weight_decay, nesterov):
     lr, momentum, wd = param.dtype.type(lr), param.dtype.type(momentum), \
@@ -405,3 +421,7 @@ gru_cell_backward = _jit(gru_cell_backward)
 rnn_cell_forward = _jit(rnn_cell_forward)
 rnn_cell_backward = _jit(rnn_cell_backward)
 erf = _jit(erf)
+if numba.config.DISABLE_JIT:   # numpy's uint64 scalars warn where they wrap: the twin
+    dropout = reference.dropout
+else:
+    dropout = _jit(dropout)

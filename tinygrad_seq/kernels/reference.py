@@ -132,6 +132,24 @@ def outer(a, b, out):
     np.multiply(a[:, None], b[None, :], out=out)
 
 
+# ------------------------------------------------------------------------------ dropout
+# Element i of a dropout with key k is kept where the 53 high bits of splitmix64(k + (i + 1) G)
+# reach the threshold ceil(p 2^53): a counter-based draw, so that backward recomputes the mask
+# from the key instead of keeping it, and one pass draws, tests and multiplies.
+GOLDEN, MIX1, MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), \
+    np.uint64(0x94D049BB133111EB)
+SHIFTS = tuple(np.uint64(n) for n in (30, 27, 31, 11))
+
+
+def dropout(x, key, threshold, scale, out):
+    """out[i] = x[i] * (scale if element i is kept else 0)"""
+    z = key + np.arange(1, x.size + 1, dtype=np.uint64) * GOLDEN   # (arrays of uint64 wrap)
+    z = (z ^ (z >> SHIFTS[0])) * MIX1
+    z = (z ^ (z >> SHIFTS[1])) * MIX2
+    z ^= z >> SHIFTS[2]
+    np.multiply(x, np.where(z >> SHIFTS[3] >= threshold, scale, 0).astype(x.dtype), out=out)
+
+
 # ------------------------------------------------------------------------------ optimizers
 def sgd_update(param, grad, velocity, lr, momentum, weight_decay, nesterov):
     """In place: d = grad + weight_decay * param; velocity = momentum * velocity + d;

@@ -1,6 +1,8 @@
 """Functions on tensors that models use: activations, losses, padding and norms, dropout,
 embedding lookup, one-hot. Names, arguments and defaults follow torch.nn.functional.
 """
+import math
+
 import numpy as np
 
 from .. import ops
@@ -344,13 +346,12 @@ def dropout(input, p=0.5, training=True):
     if input.dtype.kind != "f":
         raise TypeError(f"dropout: expected a floating-point input, got {input.dtype} of shape "
                         f"{input.shape}")
+    # one draw from the generator keys the mask (ops.Dropout); kept elements are scaled by
+    # 1 / (1 - p), computed in the input's dtype as PyTorch does
     dtype = input.dtype.type
-    if p == 1:
-        return ops.Dropout.apply(input, mask=np.zeros(input.shape, dtype))
-    # draws in the input's dtype (float32 ones come twice as fast); kept elements are scaled
-    # by 1 / (1 - p), computed in that dtype as PyTorch does
-    keep = rng().random(input.shape, dtype=dtype) >= p
-    return ops.Dropout.apply(input, mask=keep * (dtype(1) / dtype(1 - p)))
+    key = int(rng().integers(2 ** 64, dtype=np.uint64))
+    return ops.Dropout.apply(input, key=key, threshold=math.ceil(p * 2 ** 53),
+                             scale=0.0 if p == 1 else dtype(1) / dtype(1 - p))
 
 
 def _described(operands):

@@ -6,14 +6,14 @@ from .base import _Op
 
 
 class Dropout(_Op):
-    """out = a * mask (mask holds 0 or 1/(1-p));  da = g * mask"""
-    def forward(self, a, mask):
-        self.save_for_backward(mask)
-        return a * mask
+    """out = a * m, m = 1/(1-p) where kept, else 0;  da = g * m (the mask is a function of
+    `key`, kernels.backend.dropout, recomputed in backward rather than kept)"""
+    def forward(self, a, key, threshold, scale):
+        self.mask = key, threshold, scale
+        return backend.dropout(a, key, threshold, scale)
 
     def backward(self, g):
-        (mask,) = self.saved
-        return g * mask
+        return backend.dropout(g, *self.mask)
 
 
 class Embedding(_Op):
