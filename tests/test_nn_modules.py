@@ -199,6 +199,14 @@ def test_clipping():
     np.testing.assert_allclose(np.concatenate([a.grad.array, b.grad.array]), [0.6, 0, 0.8],
                                rtol=1e-5)
     assert np.isclose(nn.utils.clip_grad_norm_([a, b], max_norm=10).item(), 1.0, rtol=1e-5)
+    grads = [np.random.default_rng(k).standard_normal(n).astype(np.float32) for k, n in
+             enumerate((3, 1000, 77))]
+    params = [ts.Tensor(np.zeros(len(g), np.float32), requires_grad=True) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = ts.Tensor(g.copy())
+    whole = np.linalg.norm(np.concatenate(grads).astype(np.float64))   # summed in float64
+    total = nn.utils.clip_grad_norm_(params, max_norm=1e9)   # returned in the grads' float32
+    assert total.dtype == np.float32 and total.item() == np.float32(whole)
     a.grad = ts.Tensor(np.array([3.0, -7.0]))
     nn.utils.clip_grad_value_(a, 2.0)
     assert a.grad.array.tolist() == [2.0, -2.0]
