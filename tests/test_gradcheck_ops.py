@@ -293,6 +293,8 @@ def test_dropout(rng):
     many = F.dropout(ts.ones(100_000), p=0.3).array
     assert set(np.unique(many)) == {0, np.float32(1) / np.float32(0.7)}
     assert abs((many == 0).mean() - 0.3) < 0.01
+    scalar = leaf(np.array(3.0))   # a 0-d tensor stays 0-d, as PyTorch's
+    assert F.dropout(scalar, p=0.3).shape == () and ts.gradcheck(fn, scalar)
 
 
 def test_embedding_with_repeats_and_padding(rng):

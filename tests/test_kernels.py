@@ -160,6 +160,7 @@ def test_dropout_masks_are_a_function_of_the_key():
     assert not backend.dropout(x, 7, 2 ** 53, 0.0).any()
     nan = backend.dropout(np.full(1000, np.nan), 7, threshold, 2.0)
     assert np.isnan(nan).all()
+    assert backend.dropout(np.float32(3.0), 7, 0, 2.0).shape == ()   # a 0-d input stays 0-d
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -252,10 +252,10 @@ class Backend:
     def dropout(self, x, key, threshold, scale):
         if x.dtype not in _FLOATS:
             _float_dtype("dropout", x)
+        out = np.empty(x.shape, x.dtype)   # x's shape: ascontiguousarray makes a 0-d x 1-d
         x = np.ascontiguousarray(x)   # element i in C order, whatever x's layout
-        out = np.empty(x.shape, x.dtype)
-        self.impl.dropout(x.ravel(), np.uint64(key), np.uint64(threshold), float(scale),
-                          out.ravel())
+        self.impl.dropout(x.reshape(-1), np.uint64(key), np.uint64(threshold), float(scale),
+                          out.reshape(-1))
         return out
 
     # -------------------------------------------------------------------------- along axes

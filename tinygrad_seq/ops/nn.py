@@ -9,11 +9,11 @@ class Dropout(_Op):
     """out = a * m, m = 1/(1-p) where kept, else 0;  da = g * m (the mask is a function of
     `key`, kernels.backend.dropout, recomputed in backward rather than kept)"""
     def forward(self, a, key, threshold, scale):
-        self.mask = key, threshold, scale
+        self.keyed = key, threshold, scale   # all backward needs to draw the same mask
         return backend.dropout(a, key, threshold, scale)
 
     def backward(self, g):
-        return backend.dropout(g, *self.mask)
+        return backend.dropout(g, *self.keyed)
 
 
 class Embedding(_Op):
