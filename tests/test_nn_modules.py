@@ -207,6 +207,17 @@ def test_clipping():
     whole = np.linalg.norm(np.concatenate(grads).astype(np.float64))   # summed in float64
     total = nn.utils.clip_grad_norm_(params, max_norm=1e9)   # returned in the grads' float32
     assert total.dtype == np.float32 and total.item() == np.float32(whole)
+    # a nan norm scales every gradient by nan, as PyTorch's min(max_norm / norm, 1) does; with
+    # error_if_nonfinite the gradients stay as they were; foreach is accepted
+    a.grad, b.grad = ts.Tensor(np.array([np.nan, 1.0])), ts.Tensor(np.array([2.0]))
+    assert np.isnan(nn.utils.clip_grad_norm_([a, b], 1.0, foreach=True).item())
+    assert np.isnan(a.grad.array).all() and np.isnan(b.grad.array).all()
+    a.grad, b.grad = ts.Tensor(np.array([np.inf, 1.0])), ts.Tensor(np.array([2.0]))
+    with pytest.raises(RuntimeError, match="norm of order 2.0 is inf"):
+        nn.utils.clip_grad_norm_([a, b], 1.0, error_if_nonfinite=True)
+    assert a.grad.array.tolist() == [np.inf, 1.0] and b.grad.array.tolist() == [2.0]
+    nn.utils.clip_grad_norm_([a, b], 1.0)   # inf: the finite gradients to 0, inf * 0 = nan
+    assert np.isnan(a.grad.array[0]) and a.grad.array[1] == 0 and b.grad.array[0] == 0
     a.grad = ts.Tensor(np.array([3.0, -7.0]))
     nn.utils.clip_grad_value_(a, 2.0)
     assert a.grad.array.tolist() == [2.0, -2.0]
