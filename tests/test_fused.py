@@ -291,17 +291,23 @@ def test_lanes_follow_min_rows_and_threads(monkeypatch):
         ts.set_num_threads(before)
 
 
+@pytest.mark.parametrize("block", [None, 2])
 @pytest.mark.parametrize("lengths", [None, [5, 2, 3]])
 @pytest.mark.parametrize("with_lanes", [False, True])
 @pytest.mark.parametrize("mode,reverse", [("LSTM", False), ("LSTM", True), ("GRU", True),
                                           ("RNN", False)])
 def test_step_grad_norms_equal_the_composed_graphs_state_gradients(mode, reverse, with_lanes,
-                                                                    lengths, rng, request):
+                                                                    lengths, block, rng, request,
+                                                                    monkeypatch):
     """step_grad_norms["h"][t] (["c"][t]) is the norm the composed graph keeps on step t's h_t
     (c_t) node (with lanes: the norm over all of them; with lengths: over the sequences still
-    running, whose cells alone get a gradient)."""
+    running, whose cells alone get a gradient); a backward in blocks of rows adds up the
+    blocks' squares (block: a ring of one step, in blocks of 2 rows and 1)."""
     if with_lanes:
         request.getfixturevalue("lanes")
+    if block:
+        monkeypatch.setattr(fused.loops, "CHUNK_ROWS", 1)
+        monkeypatch.setattr(fused.loops, "BLOCK_ROWS", block)
     x = rng.standard_normal((T, B, I))
     weights = rng.standard_normal((T, B, 2 * H if reverse else H))
     norms = {}
@@ -376,6 +382,34 @@ def test_a_lanes_backward_in_blocks_of_rows_equals_composed(mode, block, monkeyp
                                                                                "float64", **opt)
         for k, (a, b) in enumerate(zip(composed, blocks)):
             np.testing.assert_allclose(b.array, a.array, **TOL["float64"], err_msg=f"{opt} #{k}")
+
+
+@pytest.mark.parametrize("block", [4, 8])
+@pytest.mark.parametrize("mode", JITTED)
+def test_blocks_of_whole_tiles_over_a_larger_batch_equal_composed(mode, block, monkeypatch):
+    """13 rows in blocks of 4 (4, 4, 4, 1) or of at most 8 (rounded up to tiles of 4: 8, 5),
+    with lengths, an initial state and a two-layer bidirectional stack: the composed path's
+    outputs and gradients."""
+    monkeypatch.setattr(fused.loops, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(fused.loops, "BLOCK_ROWS", block)
+    cls, kw = MODES[mode]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 13, I))
+    h0 = [rng.standard_normal((4, 13, H)) for _ in range(2 if cls == "LSTM" else 1)]
+    lengths = np.sort(rng.integers(1, 7, 13))[::-1].copy()
+    weights = rng.standard_normal((6, 13, 2 * H))
+    results = []
+    for is_fused in (False, True):
+        ts.manual_seed(0)
+        layer = getattr(nn, cls)(I, H, num_layers=2, bidirectional=True, dtype="float64",
+                                 fused=is_fused, **kw)
+        inputs = [ts.Tensor(a, requires_grad=True) for a in [x] + h0]
+        state = tuple(inputs[1:]) if cls == "LSTM" else inputs[1]
+        out, _ = layer(inputs[0], state, lengths=lengths)
+        (out * ts.Tensor(weights)).sum().backward()
+        results.append([out] + [t.grad for t in inputs] + [p.grad for p in layer.parameters()])
+    for k, (a, b) in enumerate(zip(*results)):
+        np.testing.assert_allclose(b.array, a.array, **TOL["float64"], err_msg=f"#{k}")
 
 
 @pytest.mark.parametrize("mode", MODES)

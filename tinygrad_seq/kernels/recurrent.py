@@ -163,8 +163,10 @@ def _pass_done(keep, new, old):
 
 
 def _block_rows(B, whole, most):
-    """The rows of the blocks a backward step runs in turn: all B (whole), else equal blocks
-    of at most `most` rows, rounded up to whole tiles of 4 rows (see nn/fused/loops.py)."""
+    """How many rows each block of a backward step has (the last may have fewer): all B
+    (whole), else B cut into as few blocks of at most `most` rows as it takes, each rounded up
+    to whole tiles of 4 rows where `most` allows (B = 65, most 64: blocks of 36 and 29; see
+    nn/fused/loops.py)."""
     blocks = 1 if whole else max(1, (B + most - 1) // most)
     rows = (B + blocks - 1) // blocks
     return max(1, rows if whole else min(most, (rows + 3) // 4 * 4))
@@ -242,7 +244,8 @@ def _exchange(dG, slot, B, wb, k0, k1, shares, flags, t, m, stats):
 def _state_grad(dg, wb, shares, k, dh_new, add):
     """After the barrier, dh_new = part k's units of the previous state's gradient (add: dh_new
     += ...): the parts' shares added in part order (the same sum on one thread or several),
-    or, for a layer in one part, its product itself, dg (its gate gradients' rows) @ wb."""
+    or, for a layer in one part, its product itself, dg (its gate gradients' rows) @ wb.
+    The shares' rows are the whole step's: parts (shares.shape[0] > 0) never run in blocks."""
     if not shares.shape[0]:
         gemm(dg[:, 0:wb.shape[1]], wb, dh_new, add)
         return
